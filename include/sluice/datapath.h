@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The contract between sluice's BPF programs and user space: map names, keys,
+ * values and limits. Both sides include this file and nothing else describes
+ * these layouts, so the agent, the CLI, the tests and bpftool (through BTF)
+ * all read the same bytes the same way.
+ *
+ * Rules for editing: fixed-width types only, explicit padding, and a
+ * _Static_assert on every size, because a layout change silently breaks maps
+ * pinned by a previous agent.
+ */
+#ifndef SLUICE_DATAPATH_H
+#define SLUICE_DATAPATH_H
+
+#include <linux/types.h>
+
+/* Map names: at most 15 characters so bpftool shows them whole. */
+#define SL_MAP_SERVICES "sl_services"
+#define SL_MAP_SLOTS "sl_svc_slots"
+#define SL_MAP_BACKENDS "sl_backends"
+#define SL_MAP_CT "sl_ct"
+#define SL_MAP_COHORTS "sl_cohorts"
+#define SL_MAP_STATS "sl_stats"
+#define SL_MAP_DP_STATS "sl_dp_stats"
+
+/* Limits. They size the maps; the agent rejects specs beyond them. */
+#define SL_MAX_SERVICES 1024
+#define SL_MAX_SLOTS 256 /* backends of one service, both versions together */
+#define SL_MAX_BACKENDS 4096 /* backend ids, node-wide */
+#define SL_MAX_COHORTS 16384
+#define SL_CT_DEFAULT_ENTRIES 1048576
+
+#define SL_WEIGHT_MAX 10000 /* weights are basis points: 10000 = 100% */
+#define SL_BUCKETS 10000 /* client affinity hashes clients into this many buckets */
+
+/* Versions of a rollout. */
+enum sl_version {
+	SL_PRIMARY = 0,
+	SL_CANARY = 1,
+	SL_VERSION_NONE = 255, /* cohort value for "no pin" is never stored */
+};
+
+enum sl_affinity {
+	SL_AFFINITY_CONNECTION = 0, /* each new connection drawn by weight */
+	SL_AFFINITY_CLIENT = 1, /* client address hashed into a bucket */
+};
+
+/* sl_service.flags */
+#define SL_SVC_F_COHORTS (1U << 0) /* look the client up in sl_cohorts */
+
+/*
+ * An address of either family. IPv4 uses the first word and leaves the rest
+ * zero, so one key layout serves both families and a v4 key never equals a
+ * v6 key (the family byte differs as well).
+ */
+union sl_addr {
+	__be32 v4;
+	__be32 v6[4];
+	__u8 bytes[16];
+};
+
+/* sl_services: which (VIP, port, protocol) sluice owns, and how to split it. */
+struct sl_service_key {
+	union sl_addr vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* AF_INET or AF_INET6 */
+};
+_Static_assert(sizeof(struct sl_service_key) == 20, "sl_service_key layout");
+
+struct sl_service {
+	__u32 id; /* index into sl_svc_slots, stable for the rollout's life */
+	__u16 weight; /* canary weight, basis points 0..SL_WEIGHT_MAX */
+	__u8 affinity; /* enum sl_affinity */
+	__u8 flags; /* SL_SVC_F_* */
+	__u16 primary_count; /* slots [0, primary_count) are primary */
+	__u16 canary_count; /* slots [primary_count, +canary_count) are canary */
+	__u32 hash_seed; /* per rollout, so each rollout picks its own client cohort */
+};
+_Static_assert(sizeof(struct sl_service) == 16, "sl_service layout");
+
+/* sl_backends: array indexed by backend id. */
+struct sl_backend {
+	union sl_addr addr;
+	__be16 port;
+	__u8 family;
+	__u8 version; /* enum sl_version */
+	__u32 svc_id;
+};
+_Static_assert(sizeof(struct sl_backend) == 24, "sl_backend layout");
+
+/*
+ * sl_svc_slots: array of backend ids, SL_MAX_SLOTS per service; the slot of
+ * service s, index i, is at s * SL_MAX_SLOTS + i.
+ */
+
+/* sl_cohorts: LPM trie; prefixlen counts svc_id and family bits as well. */
+struct sl_cohort_key {
+	__u32 prefixlen; /* 64 + address prefix length */
+	__u32 svc_id; /* big endian in the trie's view: store with htonl */
+	__u32 family; /* likewise htonl(AF_INET or AF_INET6) */
+	union sl_addr addr;
+};
+_Static_assert(sizeof(struct sl_cohort_key) == 28, "sl_cohort_key layout");
+#define SL_COHORT_PREFIX_BASE 64
+
+/*
+ * sl_ct: one LRU hash for both directions of every flow.
+ * Forward entry: key = client -> VIP as the client sent it; value names the
+ * chosen backend. Reverse entry: key = backend -> client as the backend
+ * answers; value names the VIP to restore. The reverse half rewrites only
+ * packets whose exact 5-tuple has a reverse entry.
+ */
+struct sl_ct_key {
+	union sl_addr saddr;
+	union sl_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 dir; /* SL_CT_FORWARD or SL_CT_REVERSE */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct sl_ct_key) == 40, "sl_ct_key layout");
+
+enum sl_ct_dir {
+	SL_CT_FORWARD = 0,
+	SL_CT_REVERSE = 1,
+};
+
+/* sl_ct_entry.flags: TCP teardown as seen on the forward entry */
+#define SL_CT_F_FIN_FWD (1U << 0) /* client sent FIN */
+#define SL_CT_F_FIN_REV (1U << 1) /* backend sent FIN */
+#define SL_CT_F_RST (1U << 2) /* either side sent RST */
+#define SL_CT_F_SEEN_REPLY (1U << 3) /* the backend answered at least once */
+
+struct sl_ct_entry {
+	__u64 created_ns; /* bpf_ktime_get_coarse_ns() at the first packet */
+	__u64 last_seen_ns; /* refreshed at most once per SL_CT_REFRESH_NS */
+	union sl_addr nat_addr; /* forward: backend address; reverse: VIP */
+	__be16 nat_port; /* forward: backend port; reverse: VIP port */
+	__u8 flags; /* SL_CT_F_*, kept on the forward entry */
+	__u8 version; /* enum sl_version of the backend */
+	__u32 backend_id;
+};
+_Static_assert(sizeof(struct sl_ct_entry) == 40, "sl_ct_entry layout");
+
+/* How often an active flow rewrites its last_seen (saves cache-line writes). */
+#define SL_CT_REFRESH_NS 1000000000ULL
+#define SL_CT_DEFAULT_UDP_TIMEOUT_NS (30ULL * 1000000000ULL)
+
+/*
+ * sl_stats: per-CPU array indexed by backend id. The agent sums the CPUs.
+ * The request/response fields are filled by the request accounting; the
+ * connection and traffic fields by the steering itself.
+ */
+#define SL_HTTP_CLASSES 5 /* 1xx .. 5xx */
+struct sl_backend_stats {
+	__u64 conns_opened; /* new flows steered to this backend */
+	__u64 conns_failed; /* connection refused or timed out */
+	__u64 conns_reset; /* reset by the backend after establishment */
+	__u64 conns_closed; /* TCP flows seen closing both ways */
+	__u64 pkts_fwd; /* client -> backend */
+	__u64 bytes_fwd;
+	__u64 pkts_rev; /* backend -> client */
+	__u64 bytes_rev;
+	__u64 requests;
+	__u64 responses[SL_HTTP_CLASSES];
+	__u64 unclassified;
+	__u64 reserved[3];
+};
+_Static_assert(sizeof(struct sl_backend_stats) == 144, "sl_backend_stats layout");
+
+/* sl_dp_stats: per-CPU array of node-wide datapath counters, by index. */
+enum sl_dp_counter {
+	SL_DP_PASSED, /* not ours: handed on untouched */
+	SL_DP_FORWARDED, /* to a VIP, DNATed */
+	SL_DP_REVERSED, /* from a backend, source restored */
+	SL_DP_NEW_FLOWS,
+	SL_DP_NO_BACKEND, /* VIP hit but its version has no backend */
+	SL_DP_FRAGMENTS, /* fragment to a VIP: not steerable, passed */
+	SL_DP_MALFORMED, /* truncated or unparsable headers, passed */
+	SL_DP_CT_FULL, /* conntrack insert failed */
+	SL_DP_REWRITE_ERR, /* a helper refused a rewrite; packet dropped */
+	SL_DP_COUNTERS,
+};
+
+#endif /* SLUICE_DATAPATH_H */
