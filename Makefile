@@ -36,6 +36,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .PHONY: all deps test test-unit test-bpf test-e2e demo bench clean help
 
 all: $(BUILD)/sluice $(TOOLS) ## build the agent/CLI and the test tools
@@ -84,7 +85,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
 
 $(BUILD)/tests/%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(SKELS) | $(BUILD)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/bpf $(filter %.c %.o,$^) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf -Itests/lib $(filter %.c %.o,$^) $(LDLIBS) -o $@
 
 # The README's test command. Each suite prints TAP; tests/run.sh sums them
 # into the final "N passed, N failed, N skipped" line.
@@ -108,7 +109,7 @@ bench: all $(BUILD)/tests/bench_datapath ## datapath ns/packet figures (root)
 
 $(BUILD)/tests/bench_datapath: tests/bpf/bench_datapath.c tests/bpf/pkt.h $(LIB_OBJS) $(SKELS) | $(BUILD)/tests
 	$(call msg,BENCH,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/bpf $(filter %.c %.o,$^) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf -Itests/lib $(filter %.c %.o,$^) $(LDLIBS) -o $@
 
 clean: ## remove build outputs
 	$(call msg,CLEAN,)

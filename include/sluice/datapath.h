@@ -22,10 +22,12 @@
 #define SL_MAP_COHORTS "sl_cohorts"
 #define SL_MAP_STATS "sl_stats"
 #define SL_MAP_DP_STATS "sl_dp_stats"
+#define SL_MAP_SVC_META "sl_svc_meta"
 
 /* Limits. They size the maps; the agent rejects specs beyond them. */
 #define SL_MAX_SERVICES 1024
-#define SL_MAX_SLOTS 256 /* backends of one service, both versions together */
+#define SL_MAX_SLOTS 128 /* backends of one service, both versions together */
+#define SL_SLOT_BANKS 2 /* each service has two slot banks; see sl_svc_slots */
 #define SL_MAX_BACKENDS 4096 /* backend ids, node-wide */
 #define SL_MAX_COHORTS 16384
 #define SL_CT_DEFAULT_ENTRIES 1048576
@@ -47,6 +49,7 @@ enum sl_affinity {
 
 /* sl_service.flags */
 #define SL_SVC_F_COHORTS (1U << 0) /* look the client up in sl_cohorts */
+#define SL_SVC_F_BANK1 (1U << 1) /* the live slots are bank 1, else bank 0 */
 
 /*
  * An address of either family. IPv4 uses the first word and leaves the rest
@@ -79,6 +82,20 @@ struct sl_service {
 };
 _Static_assert(sizeof(struct sl_service) == 16, "sl_service layout");
 
+/*
+ * sl_svc_meta: array indexed by service id, written by the agent and read by
+ * people: the datapath never looks at it. It is a map rather than a file so
+ * that `bpftool map dump` and `sluice status` with the agent down can name
+ * what each service entry belongs to.
+ */
+struct sl_service_meta {
+	char name[96]; /* "namespace/name" of the Canary */
+	char primary_version[48];
+	char canary_version[48];
+	__u64 updated_unix_ms; /* last write by the agent, wall clock */
+};
+_Static_assert(sizeof(struct sl_service_meta) == 200, "sl_service_meta layout");
+
 /* sl_backends: array indexed by backend id. */
 struct sl_backend {
 	union sl_addr addr;
@@ -90,9 +107,17 @@ struct sl_backend {
 _Static_assert(sizeof(struct sl_backend) == 24, "sl_backend layout");
 
 /*
- * sl_svc_slots: array of backend ids, SL_MAX_SLOTS per service; the slot of
- * service s, index i, is at s * SL_MAX_SLOTS + i.
+ * sl_svc_slots: array of backend ids. Service s owns SL_SLOT_BANKS banks of
+ * SL_MAX_SLOTS; slot i of bank k is at (s * SL_SLOT_BANKS + k) * SL_MAX_SLOTS + i.
+ * The agent writes a new backend set into the idle bank, then flips
+ * SL_SVC_F_BANK1 together with the counts in one sl_services update, so a new
+ * flow never sees new counts with old slots or the reverse.
  */
+static inline __attribute__((always_inline)) __u32 sl_slot_index(__u32 svc_id, __u32 bank,
+								 __u32 slot)
+{
+	return (svc_id * SL_SLOT_BANKS + bank) * SL_MAX_SLOTS + slot;
+}
 
 /* sl_cohorts: LPM trie; prefixlen counts svc_id and family bits as well. */
 struct sl_cohort_key {
@@ -171,17 +196,19 @@ struct sl_backend_stats {
 };
 _Static_assert(sizeof(struct sl_backend_stats) == 144, "sl_backend_stats layout");
 
-/* sl_dp_stats: per-CPU array of node-wide datapath counters, by index. */
+/*
+ * sl_dp_stats: per-CPU array of node-wide datapath events, by index. Only
+ * rare events are counted here: a per-packet counter would cost every packet
+ * of the node, and per-backend traffic is in sl_stats already.
+ */
 enum sl_dp_counter {
-	SL_DP_PASSED, /* not ours: handed on untouched */
-	SL_DP_FORWARDED, /* to a VIP, DNATed */
-	SL_DP_REVERSED, /* from a backend, source restored */
-	SL_DP_NEW_FLOWS,
-	SL_DP_NO_BACKEND, /* VIP hit but its version has no backend */
-	SL_DP_FRAGMENTS, /* fragment to a VIP: not steerable, passed */
-	SL_DP_MALFORMED, /* truncated or unparsable headers, passed */
-	SL_DP_CT_FULL, /* conntrack insert failed */
-	SL_DP_REWRITE_ERR, /* a helper refused a rewrite; packet dropped */
+	SL_DP_NEW_FLOWS, /* flows steered (conntrack entries created) */
+	SL_DP_NO_BACKEND, /* VIP hit but no version has a backend: dropped */
+	SL_DP_FRAGMENTS, /* IP fragments: no ports to steer by, passed */
+	SL_DP_UNSTEERABLE, /* IPv6 routing/AH/ESP headers: passed untouched */
+	SL_DP_MALFORMED, /* truncated or inconsistent headers: passed untouched */
+	SL_DP_CT_FULL, /* conntrack insert failed: packet steered, flow not kept */
+	SL_DP_REWRITE_ERR, /* a helper refused a rewrite: packet dropped */
 	SL_DP_COUNTERS,
 };
 

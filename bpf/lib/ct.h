@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Conntrack: the memory that keeps every flow on the backend it started on.
+ * A flow has a forward entry (client -> VIP, names the backend) and a reverse
+ * entry (backend -> client, names the VIP), both in one LRU hash. TCP
+ * teardown is tracked on the forward entry only, so both halves agree on
+ * when a flow is over.
+ */
+#ifndef SLUICE_BPF_CT_H
+#define SLUICE_BPF_CT_H
+
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lib/maps.h"
+#include "lib/parse.h"
+
+/* Set by the loader before load; see SL_CT_DEFAULT_UDP_TIMEOUT_NS. */
+const volatile __u64 ct_udp_timeout_ns = SL_CT_DEFAULT_UDP_TIMEOUT_NS;
+
+static __always_inline void ct_key_forward(struct sl_ct_key *k, const struct pkt *p)
+{
+	__builtin_memcpy(&k->saddr, &p->saddr, sizeof(k->saddr));
+	__builtin_memcpy(&k->daddr, &p->daddr, sizeof(k->daddr));
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->family = p->family;
+	k->dir = SL_CT_FORWARD;
+	k->pad = 0;
+}
+
+/* The reverse packet's key as the forward half predicts it. */
+static __always_inline void ct_key_reverse(struct sl_ct_key *k, const struct pkt *p,
+					   const union sl_addr *backend, __be16 backend_port)
+{
+	__builtin_memcpy(&k->saddr, backend, sizeof(k->saddr));
+	__builtin_memcpy(&k->daddr, &p->saddr, sizeof(k->daddr));
+	k->sport = backend_port;
+	k->dport = p->sport;
+	k->proto = p->proto;
+	k->family = p->family;
+	k->dir = SL_CT_REVERSE;
+	k->pad = 0;
+}
+
+/* The reverse packet's own key: it is already addressed backend -> client. */
+static __always_inline void ct_key_from_reply(struct sl_ct_key *k, const struct pkt *p)
+{
+	ct_key_forward(k, p);
+	k->dir = SL_CT_REVERSE;
+}
+
+/* The forward key of the flow a reply belongs to, once the VIP is known. */
+static __always_inline void ct_key_forward_of_reply(struct sl_ct_key *k, const struct pkt *p,
+						    const struct sl_ct_entry *rev)
+{
+	__builtin_memcpy(&k->saddr, &p->daddr, sizeof(k->saddr));
+	__builtin_memcpy(&k->daddr, &rev->nat_addr, sizeof(k->daddr));
+	k->sport = p->dport;
+	k->dport = rev->nat_port;
+	k->proto = p->proto;
+	k->family = p->family;
+	k->dir = SL_CT_FORWARD;
+	k->pad = 0;
+}
+
+static __always_inline bool ct_closed(const struct sl_ct_entry *e)
+{
+	return (e->flags & SL_CT_F_RST) ||
+	       (e->flags & (SL_CT_F_FIN_FWD | SL_CT_F_FIN_REV)) ==
+		       (SL_CT_F_FIN_FWD | SL_CT_F_FIN_REV);
+}
+
+/**
+ * ct_is_new_flow() - does this packet start a new flow despite an entry?
+ * A TCP SYN on a closed entry is a new connection reusing the port; a UDP
+ * packet after the idle timeout is a new exchange. Anything else keeps the
+ * backend it has, so a retransmitted SYN or a late ACK stays put.
+ */
+static __always_inline bool ct_is_new_flow(const struct sl_ct_entry *e, const struct pkt *p,
+					   __u64 now)
+{
+	if (p->proto == IPPROTO_TCP)
+		return (p->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN && ct_closed(e);
+	return now - e->last_seen_ns > ct_udp_timeout_ns;
+}
+
+/* TCP teardown bits this packet adds to the forward entry's flags. */
+static __always_inline __u8 ct_teardown_flags(const struct pkt *p, __u8 fin_flag)
+{
+	__u8 f = 0;
+
+	if (p->proto != IPPROTO_TCP)
+		return 0;
+	if (p->tcp_flags & SL_TCP_FIN)
+		f |= fin_flag;
+	if (p->tcp_flags & SL_TCP_RST)
+		f |= SL_CT_F_RST;
+	return f;
+}
+
+/*
+ * Refresh last_seen at most once per SL_CT_REFRESH_NS: a write per packet
+ * would bounce the entry's cache line between CPUs for nothing.
+ */
+static __always_inline void ct_touch(struct sl_ct_entry *e, __u64 now)
+{
+	if (now - e->last_seen_ns > SL_CT_REFRESH_NS)
+		e->last_seen_ns = now;
+}
+
+#endif /* SLUICE_BPF_CT_H */

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Loading and attaching the steering programs (skeleton lifecycle: open,
+ * set rodata and sizes, load, attach), and opening their pinned maps again
+ * by path. libbpf pins every map by name under the pin root and adopts maps
+ * already pinned there, so a restarted agent keeps the flows and counters.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath.h"
+#include "log.h"
+#include "sluice/datapath.h"
+#include "steer.skel.h"
+
+int dp_nr_cpus(void)
+{
+	int n = libbpf_num_possible_cpus();
+
+	return n > 0 ? n : 1;
+}
+
+static void maps_reset(struct dp_maps *m)
+{
+	m->services = m->slots = m->backends = m->ct = -1;
+	m->cohorts = m->stats = m->dp_stats = m->meta = -1;
+}
+
+int dp_load(struct datapath *dp, const struct dp_opts *opts)
+{
+	const char *root = opts->pin_root ? opts->pin_root : DP_DEFAULT_PIN_ROOT;
+	uint32_t flows = opts->ct_flows ? opts->ct_flows : DP_DEFAULT_CT_FLOWS;
+	struct steer_bpf *skel;
+	int err;
+
+	memset(dp, 0, sizeof(*dp));
+	maps_reset(&dp->maps);
+	if (snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", root) >= (int)sizeof(dp->pin_root))
+		return -ENAMETOOLONG;
+	err = bpffs_prepare(dp->pin_root);
+	if (err)
+		return err;
+
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = dp->pin_root);
+	skel = steer_bpf__open_opts(&oo);
+	if (!skel) {
+		err = -errno;
+		log_warn("opening the steering programs: %s\n", strerror(-err));
+		return err;
+	}
+	if (opts->udp_timeout_ns)
+		skel->rodata->ct_udp_timeout_ns = opts->udp_timeout_ns;
+	/* Two conntrack entries per flow: forward and reverse. */
+	err = bpf_map__set_max_entries(skel->maps.sl_ct, 2 * flows);
+	if (err) {
+		log_warn("sizing conntrack for %u flows: %s\n", flows, strerror(-err));
+		goto cleanup;
+	}
+	err = steer_bpf__load(skel);
+	if (err) {
+		log_warn("loading the steering programs (pin root %s): %s%s\n", dp->pin_root,
+			 strerror(-err),
+			 err == -EINVAL ? "; maps pinned there by another build or size? "
+					  "`sluice agent --cleanup` removes them" : "");
+		goto cleanup;
+	}
+	dp->skel = skel;
+	dp->maps.services = bpf_map__fd(skel->maps.sl_services);
+	dp->maps.slots = bpf_map__fd(skel->maps.sl_svc_slots);
+	dp->maps.backends = bpf_map__fd(skel->maps.sl_backends);
+	dp->maps.ct = bpf_map__fd(skel->maps.sl_ct);
+	dp->maps.cohorts = bpf_map__fd(skel->maps.sl_cohorts);
+	dp->maps.stats = bpf_map__fd(skel->maps.sl_stats);
+	dp->maps.dp_stats = bpf_map__fd(skel->maps.sl_dp_stats);
+	dp->maps.meta = bpf_map__fd(skel->maps.sl_svc_meta);
+	return 0;
+
+cleanup:
+	steer_bpf__destroy(skel);
+	return err;
+}
+
+static int tc_attach_one(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = DP_TC_HANDLE, .priority = DP_TC_PRIORITY,
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	/* clsact may be there already (ours from before, or another tool's). */
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &to);
+}
+
+static void tc_detach_one(int ifindex, enum bpf_tc_attach_point where)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = DP_TC_HANDLE, .priority = DP_TC_PRIORITY);
+
+	/* Only our filter goes; clsact and other tools' filters stay. */
+	bpf_tc_detach(&hook, &to);
+}
+
+int dp_attach(struct datapath *dp, const char *ifname)
+{
+	struct dp_hook *h;
+	int ifindex, err;
+
+	if (dp->n_hooks >= DP_MAX_IFACES) {
+		log_warn("%s: more than %d interfaces\n", ifname, DP_MAX_IFACES);
+		return -E2BIG;
+	}
+	ifindex = if_nametoindex(ifname);
+	if (!ifindex) {
+		err = -errno;
+		log_warn("interface %s: %s\n", ifname, strerror(-err));
+		return err;
+	}
+	err = tc_attach_one(ifindex, BPF_TC_INGRESS, bpf_program__fd(dp->skel->progs.sl_tc_forward));
+	if (err) {
+		log_warn("attaching the forward half to %s ingress: %s\n", ifname, strerror(-err));
+		return err;
+	}
+	err = tc_attach_one(ifindex, BPF_TC_EGRESS, bpf_program__fd(dp->skel->progs.sl_tc_reverse));
+	if (err) {
+		log_warn("attaching the reverse half to %s egress: %s\n", ifname, strerror(-err));
+		tc_detach_one(ifindex, BPF_TC_INGRESS);
+		return err;
+	}
+	h = &dp->hooks[dp->n_hooks++];
+	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
+	h->ifindex = ifindex;
+	log_info("attached to %s (ifindex %d): forward at ingress, reverse at egress\n", ifname,
+		 ifindex);
+	return 0;
+}
+
+void dp_detach(struct datapath *dp)
+{
+	for (int i = 0; i < dp->n_hooks; i++) {
+		tc_detach_one(dp->hooks[i].ifindex, BPF_TC_INGRESS);
+		tc_detach_one(dp->hooks[i].ifindex, BPF_TC_EGRESS);
+		log_info("detached from %s\n", dp->hooks[i].ifname);
+	}
+	dp->n_hooks = 0;
+}
+
+void dp_unpin(struct datapath *dp)
+{
+	struct bpf_map *map;
+
+	if (!dp->skel)
+		return;
+	bpf_object__for_each_map(map, dp->skel->obj) {
+		if (bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	}
+	if (rmdir(dp->pin_root) && errno != ENOENT)
+		log_warn("removing pin root %s: %s\n", dp->pin_root, strerror(errno));
+}
+
+void dp_destroy(struct datapath *dp)
+{
+	steer_bpf__destroy(dp->skel);
+	dp->skel = NULL;
+}
+
+static int open_pin(const char *root, const char *name, int *fd)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", root, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	*fd = bpf_obj_get(path);
+	if (*fd < 0) {
+		int err = -errno;
+
+		log_debug("opening %s: %s\n", path, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
+{
+	int err;
+
+	maps_reset(m);
+	if ((err = open_pin(pin_root, SL_MAP_SERVICES, &m->services)) ||
+	    (err = open_pin(pin_root, SL_MAP_SLOTS, &m->slots)) ||
+	    (err = open_pin(pin_root, SL_MAP_BACKENDS, &m->backends)) ||
+	    (err = open_pin(pin_root, SL_MAP_CT, &m->ct)) ||
+	    (err = open_pin(pin_root, SL_MAP_COHORTS, &m->cohorts)) ||
+	    (err = open_pin(pin_root, SL_MAP_STATS, &m->stats)) ||
+	    (err = open_pin(pin_root, SL_MAP_DP_STATS, &m->dp_stats)) ||
+	    (err = open_pin(pin_root, SL_MAP_SVC_META, &m->meta))) {
+		dp_maps_close(m);
+		return err;
+	}
+	return 0;
+}
+
+void dp_maps_close(struct dp_maps *m)
+{
+	int *fds[] = { &m->services, &m->slots,	 &m->backends, &m->ct,
+		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The datapath as user space sees it: load the steering programs with their
+ * maps pinned under a pin root, attach them to interfaces with TC, and open
+ * the pinned maps again from any process (the CLI, the tests) by path.
+ */
+#ifndef SLUICE_USER_DATAPATH_H
+#define SLUICE_USER_DATAPATH_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DP_DEFAULT_PIN_ROOT "/sys/fs/bpf/sluice"
+#define DP_BPFFS_MOUNT "/sys/fs/bpf"
+#define DP_MAX_IFACES 64
+#define DP_DEFAULT_CT_FLOWS 131072
+
+/* TC filter identity: ours to replace and remove, nobody else's. */
+#define DP_TC_HANDLE 0x51ce
+#define DP_TC_PRIORITY 1
+
+/* File descriptors of the pinned maps; -1 where not open. */
+struct dp_maps {
+	int services;
+	int slots;
+	int backends;
+	int ct;
+	int cohorts;
+	int stats;
+	int dp_stats;
+	int meta;
+};
+
+struct dp_hook {
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+};
+
+struct dp_opts {
+	const char *pin_root; /* NULL: DP_DEFAULT_PIN_ROOT */
+	uint32_t ct_flows; /* conntrack capacity in flows; 0: DP_DEFAULT_CT_FLOWS */
+	uint64_t udp_timeout_ns; /* 0: SL_CT_DEFAULT_UDP_TIMEOUT_NS */
+};
+
+struct steer_bpf;
+
+struct datapath {
+	struct steer_bpf *skel;
+	struct dp_maps maps;
+	char pin_root[PATH_MAX];
+	int n_hooks;
+	struct dp_hook hooks[DP_MAX_IFACES];
+};
+
+/**
+ * bpffs_prepare() - make sure @pin_root exists on a BPF filesystem.
+ * Mounts bpffs at /sys/fs/bpf when nothing is mounted there (as Cilium's
+ * agent does: many nodes boot without it) and creates @pin_root.
+ * Return: 0 or -errno, with the reason logged.
+ */
+int bpffs_prepare(const char *pin_root);
+
+/** dp_load() - open, configure and load the programs; maps pinned or adopted. */
+int dp_load(struct datapath *dp, const struct dp_opts *opts);
+/** dp_attach() - forward half at @ifname's ingress, reverse half at its egress. */
+int dp_attach(struct datapath *dp, const char *ifname);
+/** dp_detach() - remove sluice's TC filters from every interface it attached to. */
+void dp_detach(struct datapath *dp);
+/** dp_unpin() - remove the pinned maps and the pin root directory. */
+void dp_unpin(struct datapath *dp);
+/** dp_destroy() - close everything; pins and attachments are left as they are. */
+void dp_destroy(struct datapath *dp);
+
+/** dp_maps_open_pinned() - open every map pinned under @pin_root by name. */
+int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root);
+void dp_maps_close(struct dp_maps *m);
+
+/** dp_nr_cpus() - possible CPUs, the value count of per-CPU maps. */
+int dp_nr_cpus(void);
+
+#endif /* SLUICE_USER_DATAPATH_H */

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Programs the datapath maps from a spec. The order of writes is what keeps
+ * the datapath consistent while it runs: backends first, then the idle slot
+ * bank, then cohorts, then the service entry that publishes them all at
+ * once; backends that left the set are freed only after that.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "steering.h"
+
+void steering_key(const struct spec_canary *c, struct sl_service_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->vip = c->vip.addr;
+	key->port = htons(c->port);
+	key->proto = c->proto;
+	key->family = c->vip.family;
+}
+
+uint32_t steering_seed(const char *namespace, const char *name)
+{
+	/* FNV-1a: stable across builds and machines, which is all it needs. */
+	uint32_t h = 2166136261u;
+	const char *parts[] = { namespace, "/", name };
+
+	for (size_t i = 0; i < 3; i++)
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+			h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+static int find_service_id(const struct dp_maps *m, const struct sl_service_key *key,
+			   uint32_t *id, struct sl_service *existing)
+{
+	struct sl_service_key k, next;
+	struct sl_service v;
+	static uint8_t used[SL_MAX_SERVICES];
+	int err;
+
+	if (bpf_map_lookup_elem(m->services, key, existing) == 0) {
+		*id = existing->id;
+		return 1;
+	}
+	memset(used, 0, sizeof(used));
+	err = bpf_map_get_next_key(m->services, NULL, &next);
+	while (!err) {
+		k = next;
+		if (bpf_map_lookup_elem(m->services, &k, &v) == 0 && v.id < SL_MAX_SERVICES)
+			used[v.id] = 1;
+		err = bpf_map_get_next_key(m->services, &k, &next);
+	}
+	for (uint32_t i = 0; i < SL_MAX_SERVICES; i++) {
+		if (!used[i]) {
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+struct backend_table {
+	struct sl_backend b[SL_MAX_BACKENDS];
+	uint8_t taken[SL_MAX_BACKENDS]; /* claimed during this apply */
+};
+
+static int read_backends(const struct dp_maps *m, struct backend_table *t)
+{
+	for (uint32_t i = 0; i < SL_MAX_BACKENDS; i++) {
+		if (bpf_map_lookup_elem(m->backends, &i, &t->b[i]))
+			return -errno;
+		t->taken[i] = 0;
+	}
+	return 0;
+}
+
+static bool backend_is(const struct sl_backend *b, uint32_t svc_id,
+		       const struct spec_endpoint *ep)
+{
+	return b->family == ep->addr.family && b->svc_id == svc_id &&
+	       b->port == htons(ep->port) && !memcmp(&b->addr, &ep->addr.addr, sizeof(b->addr));
+}
+
+/* The id this endpoint had before, or a free one. */
+static int claim_backend(struct backend_table *t, uint32_t svc_id,
+			 const struct spec_endpoint *ep, uint32_t *id)
+{
+	for (uint32_t i = 0; i < SL_MAX_BACKENDS; i++) {
+		if (!t->taken[i] && backend_is(&t->b[i], svc_id, ep)) {
+			*id = i;
+			return 0;
+		}
+	}
+	for (uint32_t i = 0; i < SL_MAX_BACKENDS; i++) {
+		if (!t->taken[i] && t->b[i].family == 0) {
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int write_set(const struct dp_maps *m, struct backend_table *t, uint32_t svc_id,
+		     uint32_t bank, uint32_t first, const struct spec_version_set *set,
+		     uint8_t version)
+{
+	for (int i = 0; i < set->n_endpoints; i++) {
+		const struct spec_endpoint *ep = &set->endpoints[i];
+		struct sl_backend b = { 0 };
+		uint32_t id, slot;
+		int err;
+
+		err = claim_backend(t, svc_id, ep, &id);
+		if (err) {
+			log_warn("no free backend id: %d backends is the node's limit\n",
+				 SL_MAX_BACKENDS);
+			return err;
+		}
+		b.addr = ep->addr.addr;
+		b.port = htons(ep->port);
+		b.family = ep->addr.family;
+		b.version = version;
+		b.svc_id = svc_id;
+		t->taken[id] = 1;
+		t->b[id] = b;
+		slot = sl_slot_index(svc_id, bank, first + i);
+		if (bpf_map_update_elem(m->backends, &id, &b, BPF_ANY) ||
+		    bpf_map_update_elem(m->slots, &slot, &id, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int cohort_key(struct sl_cohort_key *k, uint32_t svc_id, const struct spec_cidr *c)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = SL_COHORT_PREFIX_BASE + c->prefixlen;
+	k->svc_id = htonl(svc_id);
+	k->family = htonl(c->net.family);
+	k->addr = c->net.addr;
+	return 0;
+}
+
+/* Drop every cohort of @svc_id; the trie has no per-service index. */
+static void clear_cohorts(const struct dp_maps *m, uint32_t svc_id)
+{
+	struct sl_cohort_key k, next;
+	int err = bpf_map_get_next_key(m->cohorts, NULL, &next);
+
+	while (!err) {
+		k = next;
+		err = bpf_map_get_next_key(m->cohorts, &k, &next);
+		if (k.svc_id == htonl(svc_id)) {
+			bpf_map_delete_elem(m->cohorts, &k);
+			/* deleting may reorder the walk: start over */
+			err = bpf_map_get_next_key(m->cohorts, NULL, &next);
+		}
+	}
+}
+
+static int write_cohorts(const struct dp_maps *m, uint32_t svc_id,
+			 const struct spec_version_set *set, uint8_t version)
+{
+	for (int i = 0; i < set->n_cohorts; i++) {
+		struct sl_cohort_key k;
+
+		cohort_key(&k, svc_id, &set->cohorts[i]);
+		if (bpf_map_update_elem(m->cohorts, &k, &version, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static uint64_t now_unix_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int write_meta(const struct dp_maps *m, uint32_t svc_id, const struct spec_canary *c)
+{
+	struct sl_service_meta meta = { 0 };
+
+	/* Long names are cut: the map is for people; the state dir keeps them whole. */
+	if (snprintf(meta.name, sizeof(meta.name), "%s/%s", c->namespace, c->name) >=
+	    (int)sizeof(meta.name))
+		meta.name[sizeof(meta.name) - 2] = '~';
+	if (snprintf(meta.primary_version, sizeof(meta.primary_version), "%s",
+		     c->primary.version) >= (int)sizeof(meta.primary_version))
+		meta.primary_version[sizeof(meta.primary_version) - 2] = '~';
+	if (snprintf(meta.canary_version, sizeof(meta.canary_version), "%s", c->canary.version) >=
+	    (int)sizeof(meta.canary_version))
+		meta.canary_version[sizeof(meta.canary_version) - 2] = '~';
+	meta.updated_unix_ms = now_unix_ms();
+	return bpf_map_update_elem(m->meta, &svc_id, &meta, BPF_ANY) ? -errno : 0;
+}
+
+static void free_unclaimed(const struct dp_maps *m, struct backend_table *t, uint32_t svc_id)
+{
+	struct sl_backend zero = { 0 };
+
+	for (uint32_t i = 0; i < SL_MAX_BACKENDS; i++) {
+		if (t->b[i].family && t->b[i].svc_id == svc_id && !t->taken[i])
+			bpf_map_update_elem(m->backends, &i, &zero, BPF_ANY);
+	}
+}
+
+int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_t weight_bp,
+		   uint32_t *svc_id_out)
+{
+	static struct backend_table table; /* 28 KiB: not for the stack */
+	struct sl_service_key key;
+	struct sl_service old, svc = { 0 };
+	uint32_t svc_id, bank = 0;
+	int found, err;
+
+	if (c->primary.n_endpoints + c->canary.n_endpoints > SL_MAX_SLOTS)
+		return -E2BIG;
+	if (weight_bp > SL_WEIGHT_MAX)
+		return -ERANGE;
+	steering_key(c, &key);
+	found = find_service_id(m, &key, &svc_id, &old);
+	if (found < 0) {
+		log_warn("%s/%s: no free service slot: %d services is the node's limit\n",
+			 c->namespace, c->name, SL_MAX_SERVICES);
+		return found;
+	}
+	if (found)
+		bank = !(old.flags & SL_SVC_F_BANK1);
+
+	err = read_backends(m, &table);
+	if (!err)
+		err = write_set(m, &table, svc_id, bank, 0, &c->primary, SL_PRIMARY);
+	if (!err)
+		err = write_set(m, &table, svc_id, bank, c->primary.n_endpoints, &c->canary,
+				SL_CANARY);
+	if (err)
+		goto fail;
+
+	clear_cohorts(m, svc_id);
+	err = write_cohorts(m, svc_id, &c->primary, SL_PRIMARY);
+	if (!err)
+		err = write_cohorts(m, svc_id, &c->canary, SL_CANARY);
+	if (!err)
+		err = write_meta(m, svc_id, c);
+	if (err)
+		goto fail;
+
+	svc.id = svc_id;
+	svc.weight = weight_bp;
+	svc.affinity = c->affinity;
+	svc.flags = (bank ? SL_SVC_F_BANK1 : 0) |
+		    (c->primary.n_cohorts + c->canary.n_cohorts ? SL_SVC_F_COHORTS : 0);
+	svc.primary_count = c->primary.n_endpoints;
+	svc.canary_count = c->canary.n_endpoints;
+	svc.hash_seed = steering_seed(c->namespace, c->name);
+	if (bpf_map_update_elem(m->services, &key, &svc, BPF_ANY)) {
+		err = -errno;
+		goto fail;
+	}
+	free_unclaimed(m, &table, svc_id);
+	if (svc_id_out)
+		*svc_id_out = svc_id;
+	return 0;
+
+fail:
+	log_warn("%s/%s: writing the steering maps: %s\n", c->namespace, c->name, strerror(-err));
+	return err;
+}
+
+int steering_set_weight(const struct dp_maps *m, const struct sl_service_key *key,
+			uint16_t weight_bp)
+{
+	struct sl_service svc;
+
+	if (weight_bp > SL_WEIGHT_MAX)
+		return -ERANGE;
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -errno;
+	svc.weight = weight_bp;
+	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 0;
+}
+
+int steering_remove(const struct dp_maps *m, const struct sl_service_key *key)
+{
+	static struct backend_table table;
+	struct sl_service svc;
+	struct sl_service_meta zero_meta = { 0 };
+	int err;
+
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -errno;
+	if (bpf_map_delete_elem(m->services, key))
+		return -errno;
+	clear_cohorts(m, svc.id);
+	err = read_backends(m, &table);
+	if (err)
+		return err;
+	free_unclaimed(m, &table, svc.id);
+	bpf_map_update_elem(m->meta, &svc.id, &zero_meta, BPF_ANY);
+	return 0;
+}
