@@ -45,8 +45,8 @@ help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
 # Debian packages the build and the tests need; installs only what is missing.
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
-	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 curl procps
+DEB_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
+	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps
 deps: ## install missing build/test packages with apt-get
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -90,7 +90,7 @@ $(BUILD)/tests/%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(SKELS) | $(BUILD)/
 # The README's test command. Each suite prints TAP; tests/run.sh sums them
 # into the final "N passed, N failed, N skipped" line.
 test: all $(UNIT_TESTS) $(BPF_TESTS) ## run unit, BPF fixture and end-to-end tests
-	$(Q)tests/run.sh $(UNIT_TESTS) $(BPF_TESTS) tests/e2e/*.sh
+	$(Q)tests/run.sh $(UNIT_TESTS) $(BPF_TESTS) tests/e2e/test_*.sh
 
 test-unit: $(UNIT_TESTS) ## unit tests only (no privileges)
 	$(Q)tests/run.sh $(UNIT_TESTS)
@@ -99,7 +99,7 @@ test-bpf: all $(BPF_TESTS) ## BPF fixture tests only (root)
 	$(Q)tests/run.sh $(BPF_TESTS)
 
 test-e2e: all ## end-to-end network namespace tests only (root)
-	$(Q)tests/run.sh tests/e2e/*.sh
+	$(Q)tests/run.sh tests/e2e/test_*.sh
 
 demo: all ## a namespace cluster with a live rollout (root)
 	$(Q)tools/demo.sh

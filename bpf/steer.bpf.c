@@ -124,6 +124,7 @@ int sl_tc_forward(struct __sk_buff *skb)
 	struct pkt p;
 	__be16 to_port;
 	__u32 backend_id;
+	bool closed = false;
 	__u64 now;
 	int ret;
 
@@ -140,10 +141,8 @@ int sl_tc_forward(struct __sk_buff *skb)
 	ct_key_forward(&key, &p);
 	e = bpf_map_lookup_elem(&sl_ct, &key);
 	if (e && !ct_is_new_flow(e, &p, now)) {
-		__u8 f = ct_teardown_flags(&p, SL_CT_F_FIN_FWD);
+		closed = ct_mark_teardown(e, ct_teardown_flags(&p, SL_CT_F_FIN_FWD));
 
-		if (f & ~e->flags)
-			e->flags |= f;
 		ct_touch(e, now);
 		/*
 		 * Copy out in each branch: merging the map pointer with the stack
@@ -167,6 +166,7 @@ int sl_tc_forward(struct __sk_buff *skb)
 	if (st) {
 		st->pkts_fwd++;
 		st->bytes_fwd += p.len;
+		st->conns_closed += closed;
 	}
 	if (nat_dnat(skb, &p, &to, to_port)) {
 		dp_count(SL_DP_REWRITE_ERR);
@@ -186,10 +186,7 @@ static __always_inline void reverse_teardown(const struct pkt *p, const struct s
 		return;
 	ct_key_forward_of_reply(&key, p, rev);
 	fwd = bpf_map_lookup_elem(&sl_ct, &key);
-	if (!fwd || !(f & ~fwd->flags))
-		return;
-	fwd->flags |= f;
-	if (ct_closed(fwd)) {
+	if (fwd && ct_mark_teardown(fwd, f)) {
 		struct sl_backend_stats *st = backend_stats(rev->backend_id);
 
 		if (st)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,8 +93,13 @@ static int tc_attach_one(int ifindex, enum bpf_tc_attach_point where, int prog_f
 		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
 	int err;
 
-	/* clsact may be there already (ours from before, or another tool's). */
+	/*
+	 * One clsact serves both directions; it may be there already (ours
+	 * from before, or another tool's), which is fine.
+	 */
+	hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 	err = bpf_tc_hook_create(&hook);
+	hook.attach_point = where;
 	if (err && err != -EEXIST)
 		return err;
 	return bpf_tc_attach(&hook, &to);
@@ -217,4 +223,44 @@ void dp_maps_close(struct dp_maps *m)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+int dp_backend_stats(const struct dp_maps *m, uint32_t backend_id, struct sl_backend_stats *sum)
+{
+	int n = dp_nr_cpus();
+	struct sl_backend_stats *per = calloc(n, sizeof(*per));
+	const uint64_t *src;
+	uint64_t *dst = (uint64_t *)sum;
+	int err = 0;
+
+	/* Every field is a __u64 counter, so the sum is word by word. */
+	_Static_assert(sizeof(*sum) % sizeof(uint64_t) == 0, "sl_backend_stats is all __u64");
+	if (!per)
+		return -ENOMEM;
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map_lookup_elem(m->stats, &backend_id, per)) {
+		err = -errno;
+		goto out;
+	}
+	for (int c = 0; c < n; c++) {
+		src = (const uint64_t *)&per[c];
+		for (size_t w = 0; w < sizeof(*sum) / sizeof(uint64_t); w++)
+			dst[w] += src[w];
+	}
+out:
+	free(per);
+	return err;
+}
+
+int dp_counter(const struct dp_maps *m, uint32_t counter, uint64_t *sum)
+{
+	int n = dp_nr_cpus();
+	uint64_t per[n];
+
+	*sum = 0;
+	if (bpf_map_lookup_elem(m->dp_stats, &counter, per))
+		return -errno;
+	for (int c = 0; c < n; c++)
+		*sum += per[c];
+	return 0;
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sluice/datapath.h"
+
 #define DP_DEFAULT_PIN_ROOT "/sys/fs/bpf/sluice"
 #define DP_BPFFS_MOUNT "/sys/fs/bpf"
 #define DP_MAX_IFACES 64
@@ -76,6 +78,11 @@ void dp_destroy(struct datapath *dp);
 /** dp_maps_open_pinned() - open every map pinned under @pin_root by name. */
 int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root);
 void dp_maps_close(struct dp_maps *m);
+
+/** dp_backend_stats() - one backend's counters summed over every CPU. */
+int dp_backend_stats(const struct dp_maps *m, uint32_t backend_id, struct sl_backend_stats *sum);
+/** dp_counter() - one sl_dp_stats event counter summed over every CPU. */
+int dp_counter(const struct dp_maps *m, uint32_t counter, uint64_t *sum);
 
 /** dp_nr_cpus() - possible CPUs, the value count of per-CPU maps. */
 int dp_nr_cpus(void);

@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <bpf/libbpf.h>
@@ -50,6 +51,21 @@ void log_msg(enum log_level level, const char *fmt, ...)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum log_level ours = level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+
+	/*
+	 * bpf_tc_hook_create() on an interface that has clsact already makes
+	 * the kernel say so and libbpf warn; sluice expects and accepts that.
+	 */
+	if (ours == LOG_LEVEL_WARN && strstr(fmt, "Kernel error message")) {
+		va_list copy;
+		const char *msg;
+
+		va_copy(copy, ap);
+		msg = va_arg(copy, const char *);
+		if (msg && strstr(msg, "Exclusivity flag on"))
+			ours = LOG_LEVEL_DEBUG;
+		va_end(copy);
+	}
 
 	if (ours > current_level)
 		return 0;

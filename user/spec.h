@@ -88,6 +88,7 @@ struct spec_canary {
 	/* Fields the document carried that sluice accepts but does not act on. */
 	int n_ignored;
 	char ignored[16][96];
+	int ignored_dropped; /* ignored fields beyond the array, counted but not kept */
 };
 
 /* One error found in a document: "spec.analysis.stepWeight: must be > 0". */
@@ -108,12 +109,16 @@ struct spec_errors {
  * @out: filled on success.
  * @errs: every problem found, with its path; parsing goes on after an error
  *        so a user sees all of them at once.
- * Return: 0 when the document is valid, -EINVAL when @errs has entries.
+ * Return: 0 when the document is valid, -EINVAL when @errs has entries
+ *         (-ENOMEM when memory ran out; that is in @errs as well).
  */
 int spec_parse_buffer(const char *buf, size_t len, struct spec_canary *out,
 		      struct spec_errors *errs);
 
-/** spec_parse_file() - spec_parse_buffer() on a file; I/O errors go to @errs too. */
+/**
+ * spec_parse_file() - spec_parse_buffer() on a file; I/O errors go to @errs too,
+ * with an empty path, and return -errno (-ENOENT, -EISDIR, -EFBIG over 1 MiB ...).
+ */
 int spec_parse_file(const char *path, struct spec_canary *out, struct spec_errors *errs);
 
 /** spec_print_errors() - "FILE: PATH: REASON" lines, one per error. */

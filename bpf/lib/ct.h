@@ -101,6 +101,22 @@ static __always_inline __u8 ct_teardown_flags(const struct pkt *p, __u8 fin_flag
 	return f;
 }
 
+/**
+ * ct_mark_teardown() - add teardown bits to a forward entry.
+ * Return: true when this packet is the one that closed the flow, so that
+ * whichever direction sees the closing FIN counts it, once.
+ */
+static __always_inline bool ct_mark_teardown(struct sl_ct_entry *fwd, __u8 f)
+{
+	bool was_closed;
+
+	if (!(f & ~fwd->flags))
+		return false;
+	was_closed = ct_closed(fwd);
+	fwd->flags |= f;
+	return !was_closed && ct_closed(fwd);
+}
+
 /*
  * Refresh last_seen at most once per SL_CT_REFRESH_NS: a write per packet
  * would bounce the entry's cache line between CPUs for nothing.

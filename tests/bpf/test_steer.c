@@ -569,7 +569,26 @@ static void test_teardown_and_udp_timeout(void)
 	steer_syn(CLIENT4, VIP4, 4000, 6000, to, sizeof(to));
 	tap_ok(!strcmp(to, C1_4), "after FIN both ways, a new SYN on the same port is steered anew (%s)",
 	       to);
-	tap_ok(sum_stats(backend_id_of(svc_id, P1_4)).conns_closed >= 1, "the closed flow is counted");
+	tap_ok(sum_stats(backend_id_of(svc_id, P1_4)).conns_closed == 1,
+	       "a flow closed by the backend's FIN is counted closed once");
+
+	/* The other order: the backend closes first, the client's FIN ends it. */
+	{
+		uint64_t closed0 = sum_stats(backend_id_of(svc_id, C1_4)).conns_closed;
+
+		steer_syn(CLIENT4, VIP4, 4100, 6000, to, sizeof(to));
+		d = (struct pkt_desc){ .src = C1_4, .dst = CLIENT4, .sport = 8080, .dport = 4100,
+				       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_FIN | PKT_TCP_ACK };
+		run(rev_fd, b, pkt_build(b, &d), o, &olen);
+		d = (struct pkt_desc){ .src = CLIENT4, .dst = VIP4, .sport = 4100, .dport = 6000,
+				       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_FIN | PKT_TCP_ACK };
+		run(fwd_fd, b, pkt_build(b, &d), o, &olen);
+		d.tcp_flags = PKT_TCP_ACK; /* the last ACK: same backend, not counted again */
+		run(fwd_fd, b, pkt_build(b, &d), o, &olen);
+		tap_ok(!strcmp(to, C1_4) &&
+			       sum_stats(backend_id_of(svc_id, C1_4)).conns_closed == closed0 + 1,
+		       "a flow closed by the client's FIN is counted closed once");
+	}
 
 	/* RST ends a flow at once. */
 	steering_set_weight(&dp.maps, &key, 0);

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# A namespace cluster for end-to-end tests and the demo (shared/testing.md):
+# every host is a network namespace this script creates, the node included,
+# and nothing is attached to or routed through the root namespace.
+#
+#   client  eth0 198.18.0.2/24  fd00:5c::2/64     --- cli0  node
+#   p1      eth0 198.18.1.2/24  fd00:5c:1::2/64   --- p1    node   primary pods
+#   p2      eth0 198.18.2.2/24  fd00:5c:2::2/64   --- p2    node
+#   c1      eth0 198.18.3.2/24  fd00:5c:3::2/64   --- c1    node   canary pod
+#
+# The node routes between them; the VIPs (198.19.0.0/24, fd00:5c:ff::/64)
+# exist only in sluice's maps. The agent runs in the node's network
+# namespace through nsenter, not `ip netns exec`, because the latter gives
+# the process a fresh /sys and so a private BPF filesystem: pins would be
+# invisible to everyone else.
+#
+# Source it, set CLUSTER_PODS if you want other pods, then cluster_up.
+
+SLUICE_ROOT=${SLUICE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SLUICE=${SLUICE:-$SLUICE_ROOT/build/sluice}
+BACKEND_BIN=${BACKEND_BIN:-$SLUICE_ROOT/build/test-backend}
+LOADGEN_BIN=${LOADGEN_BIN:-$SLUICE_ROOT/build/loadgen}
+
+P=${CLUSTER_PREFIX:-sl$$}
+PIN_ROOT=${PIN_ROOT:-/sys/fs/bpf/sluice-test-$$}
+WORK=${WORK:-$(mktemp -d /tmp/sluice-e2e.XXXXXX)}
+CLUSTER_PODS=${CLUSTER_PODS:-"p1:1 p2:2 c1:3"}
+VIP4=198.19.0.10
+VIP6=fd00:5c:ff::10
+CLUSTER_PIDS=()
+
+ns() { echo "$P-$1"; }
+# Run in a host's namespace (for clients and servers).
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+# Run in the node's network namespace, keeping the root mount namespace.
+in_node() { nsenter --net="/run/netns/$(ns node)" "$@"; }
+
+_host() { # name index
+	local name=$1 i=$2
+	ip netns add "$(ns "$name")"
+	ip -n "$(ns node)" link add "$name" type veth peer name eth0 netns "$(ns "$name")"
+	ip -n "$(ns node)" addr add "198.18.$i.1/24" dev "$name"
+	ip -n "$(ns node)" addr add "fd00:5c:$i::1/64" dev "$name" nodad
+	ip -n "$(ns node)" link set "$name" up
+	ip -n "$(ns "$name")" link set lo up
+	ip -n "$(ns "$name")" addr add "198.18.$i.2/24" dev eth0
+	ip -n "$(ns "$name")" addr add "fd00:5c:$i::2/64" dev eth0 nodad
+	ip -n "$(ns "$name")" link set eth0 up
+	ip -n "$(ns "$name")" route add default via "198.18.$i.1"
+	ip -n "$(ns "$name")" -6 route add default via "fd00:5c:$i::1"
+}
+
+cluster_up() {
+	ip netns add "$(ns node)"
+	ip -n "$(ns node)" link set lo up
+	in_ns node sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	# The client's link is named cli0 on the node: sluice attaches there.
+	ip netns add "$(ns client)"
+	ip -n "$(ns node)" link add cli0 type veth peer name eth0 netns "$(ns client)"
+	ip -n "$(ns node)" addr add 198.18.0.1/24 dev cli0
+	ip -n "$(ns node)" addr add fd00:5c::1/64 dev cli0 nodad
+	ip -n "$(ns node)" link set cli0 up
+	ip -n "$(ns client)" link set lo up
+	ip -n "$(ns client)" addr add 198.18.0.2/24 dev eth0
+	ip -n "$(ns client)" addr add fd00:5c::2/64 dev eth0 nodad
+	ip -n "$(ns client)" link set eth0 up
+	ip -n "$(ns client)" route add default via 198.18.0.1
+	ip -n "$(ns client)" -6 route add default via fd00:5c::1
+	local pod
+	for pod in $CLUSTER_PODS; do
+		_host "${pod%%:*}" "${pod##*:}"
+	done
+}
+
+# start_backend POD NAME [test-backend options...]: an HTTP pod on :8080, v4 and v6.
+start_backend() {
+	local pod=$1 name=$2; shift 2
+	# exec: $! must be the server itself, not a subshell, for kill to reach it
+	(exec ip netns exec "$(ns "$pod")" "$BACKEND_BIN" --listen '[::]:8080' --name "$name" \
+		--quiet "$@" >"$WORK/backend-$pod.log" 2>&1) &
+	CLUSTER_PIDS+=($!)
+}
+
+# wait_http NS URL: until the URL answers, at most 5 s.
+wait_http() {
+	local i
+	for i in $(seq 50); do
+		in_ns "$1" curl -s -o /dev/null --max-time 1 "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_agent SPEC [extra agent options]: sluice agent on the node, cli0.
+start_agent() {
+	local spec=$1; shift
+	(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$spec" --iface cli0 \
+		--bpffs "$PIN_ROOT" "$@" >"$WORK/agent.log" 2>&1) &
+	AGENT_PID=$!
+	CLUSTER_PIDS+=($AGENT_PID)
+	local i
+	for i in $(seq 100); do
+		grep -q "agent running" "$WORK/agent.log" 2>/dev/null && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$WORK/agent.log" >&2
+	return 1
+}
+
+stop_agent() {
+	[ -n "${AGENT_PID:-}" ] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+}
+
+cluster_down() {
+	local pid n
+	set +e # cleanup goes on past whatever is already gone
+	stop_agent
+	for pid in "${CLUSTER_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${CLUSTER_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	for n in client node $(for p in $CLUSTER_PODS; do echo "${p%%:*}"; done); do
+		ip netns del "$(ns "$n")" 2>/dev/null
+	done
+	rm -rf "$PIN_ROOT" 2>/dev/null
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
+
+# TAP for shell suites; tests/run.sh counts these lines.
+TAP_N=0
+TAP_FAILED=0
+ok() { # ok CONDITION_EXIT_STATUS DESCRIPTION
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $TAP_N - $2"; else echo "not ok $TAP_N - $2"; TAP_FAILED=$((TAP_FAILED + 1)); fi
+}
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP $2"; }
+diag() { echo "# $*"; }
+tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }
+
+# need_root_tools: skip the whole suite with a reason when it cannot run.
+need_root_tools() {
+	if [ "$(id -u)" -ne 0 ]; then skip "$1" "needs root for network namespaces and BPF"; tap_done; exit 0; fi
+	local t
+	for t in ip nsenter curl; do
+		command -v "$t" >/dev/null || { skip "$1" "$t is not installed"; tap_done; exit 0; }
+	done
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * `sluice status`: what the datapath is doing, read straight from the
+ * pinned maps, so it answers whether the agent is up or not: each steered
+ * service with its canary weight, affinity, and per-backend counters summed
+ * over the CPUs, plus the node-wide datapath events.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <bpf/bpf.h>
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "datapath.h"
+#include "log.h"
+#include "sluice/datapath.h"
+
+static const char *const dp_counter_names[SL_DP_COUNTERS] = {
+	[SL_DP_NEW_FLOWS] = "new_flows",
+	[SL_DP_NO_BACKEND] = "no_backend_drops",
+	[SL_DP_FRAGMENTS] = "fragments_passed",
+	[SL_DP_UNSTEERABLE] = "unsteerable_passed",
+	[SL_DP_MALFORMED] = "malformed_passed",
+	[SL_DP_CT_FULL] = "conntrack_insert_failures",
+	[SL_DP_REWRITE_ERR] = "rewrite_error_drops",
+};
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_TCP ? "tcp" : "?";
+}
+
+static cJSON *backend_json(const struct dp_maps *m, uint32_t id)
+{
+	struct sl_backend b;
+	struct sl_backend_stats st;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	cJSON *o = cJSON_CreateObject();
+
+	if (bpf_map_lookup_elem(m->backends, &id, &b) == 0)
+		inet_ntop(b.family, &b.addr, addr, sizeof(addr));
+	dp_backend_stats(m, id, &st);
+	cJSON_AddNumberToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "address", addr);
+	cJSON_AddNumberToObject(o, "port", ntohs(b.port));
+	cJSON_AddNumberToObject(o, "conns_opened", (double)st.conns_opened);
+	cJSON_AddNumberToObject(o, "conns_closed", (double)st.conns_closed);
+	cJSON_AddNumberToObject(o, "conns_failed", (double)st.conns_failed);
+	cJSON_AddNumberToObject(o, "conns_reset", (double)st.conns_reset);
+	cJSON_AddNumberToObject(o, "packets_to_backend", (double)st.pkts_fwd);
+	cJSON_AddNumberToObject(o, "bytes_to_backend", (double)st.bytes_fwd);
+	cJSON_AddNumberToObject(o, "packets_from_backend", (double)st.pkts_rev);
+	cJSON_AddNumberToObject(o, "bytes_from_backend", (double)st.bytes_rev);
+	return o;
+}
+
+static cJSON *version_json(const struct dp_maps *m, const struct sl_service *svc, bool canary,
+			   const char *version)
+{
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "backends");
+	uint32_t bank = !!(svc->flags & SL_SVC_F_BANK1);
+	uint32_t first = canary ? svc->primary_count : 0;
+	uint32_t count = canary ? svc->canary_count : svc->primary_count;
+
+	cJSON_AddStringToObject(o, "version", version);
+	for (uint32_t i = 0; i < count && first + i < SL_MAX_SLOTS; i++) {
+		uint32_t slot = sl_slot_index(svc->id, bank, first + i), id;
+
+		if (bpf_map_lookup_elem(m->slots, &slot, &id) == 0)
+			cJSON_AddItemToArray(arr, backend_json(m, id));
+	}
+	return o;
+}
+
+static cJSON *service_json(const struct dp_maps *m, const struct sl_service_key *k,
+			   const struct sl_service *svc)
+{
+	struct sl_service_meta meta = { 0 };
+	char vip[INET6_ADDRSTRLEN];
+	cJSON *o = cJSON_CreateObject();
+
+	bpf_map_lookup_elem(m->meta, &svc->id, &meta);
+	inet_ntop(k->family, &k->vip, vip, sizeof(vip));
+	cJSON_AddStringToObject(o, "name", meta.name[0] ? meta.name : "?");
+	cJSON_AddNumberToObject(o, "service_id", svc->id);
+	cJSON_AddStringToObject(o, "vip", vip);
+	cJSON_AddNumberToObject(o, "port", ntohs(k->port));
+	cJSON_AddStringToObject(o, "protocol", proto_name(k->proto));
+	cJSON_AddNumberToObject(o, "weight_bp", svc->weight);
+	cJSON_AddNumberToObject(o, "weight_pct", svc->weight / 100.0);
+	cJSON_AddStringToObject(o, "affinity",
+				svc->affinity == SL_AFFINITY_CLIENT ? "client" : "connection");
+	cJSON_AddBoolToObject(o, "cohorts", svc->flags & SL_SVC_F_COHORTS);
+	cJSON_AddItemToObject(o, "primary", version_json(m, svc, false, meta.primary_version));
+	cJSON_AddItemToObject(o, "canary", version_json(m, svc, true, meta.canary_version));
+	return o;
+}
+
+static cJSON *status_json(const struct dp_maps *m)
+{
+	cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "services");
+	cJSON *dps = cJSON_AddObjectToObject(root, "datapath");
+	struct sl_service_key k, next;
+	struct sl_service svc;
+	int err = bpf_map_get_next_key(m->services, NULL, &next);
+
+	while (!err) {
+		k = next;
+		if (bpf_map_lookup_elem(m->services, &k, &svc) == 0)
+			cJSON_AddItemToArray(arr, service_json(m, &k, &svc));
+		err = bpf_map_get_next_key(m->services, &k, &next);
+	}
+	for (uint32_t i = 0; i < SL_DP_COUNTERS; i++) {
+		uint64_t v = 0;
+
+		dp_counter(m, i, &v);
+		cJSON_AddNumberToObject(dps, dp_counter_names[i], (double)v);
+	}
+	return root;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+
+	return s ? s : "";
+}
+
+static void print_version(const cJSON *v, const char *label)
+{
+	const cJSON *b;
+
+	printf("  %-8s %s\n", label, str(v, "version"));
+	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(v, "backends")) {
+		char ep[INET6_ADDRSTRLEN + 8];
+		const char *a = str(b, "address");
+
+		snprintf(ep, sizeof(ep), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
+			 (int)num(b, "port"));
+		printf("    %-30s conns %-8.0f closed %-8.0f pkts in/out %.0f/%.0f  bytes in/out "
+		       "%.0f/%.0f\n", ep, num(b, "conns_opened"), num(b, "conns_closed"),
+		       num(b, "packets_to_backend"), num(b, "packets_from_backend"),
+		       num(b, "bytes_to_backend"), num(b, "bytes_from_backend"));
+	}
+}
+
+static void print_text(const cJSON *root)
+{
+	const cJSON *s, *services = cJSON_GetObjectItemCaseSensitive(root, "services");
+	const cJSON *c;
+
+	if (cJSON_GetArraySize(services) == 0)
+		printf("no services steered\n");
+	cJSON_ArrayForEach(s, services) {
+		const char *vip = str(s, "vip");
+
+		printf(strchr(vip, ':') ? "%s  [%s]:%d/%s  canary weight %.2f%%  affinity %s%s\n"
+					: "%s  %s:%d/%s  canary weight %.2f%%  affinity %s%s\n",
+		       str(s, "name"), vip, (int)num(s, "port"), str(s, "protocol"),
+		       num(s, "weight_pct"), str(s, "affinity"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "cohorts")) ? ", cohorts" : "");
+		print_version(cJSON_GetObjectItemCaseSensitive(s, "primary"), "primary");
+		print_version(cJSON_GetObjectItemCaseSensitive(s, "canary"), "canary");
+	}
+	printf("datapath:");
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "datapath"))
+		printf(" %s %.0f", c->string, c->valuedouble);
+	printf("\n");
+}
+
+static void status_usage(FILE *f)
+{
+	fprintf(f, "Usage: sluice status [--json] [--bpffs DIR]\n"
+		   "\n"
+		   "Steered services, canary weights and per-backend counters, read from the\n"
+		   "pinned maps (works with the agent down).\n"
+		   "\n"
+		   "  -j, --json        one JSON object; errors as {\"error\": \"...\"}\n"
+		   "  -b, --bpffs DIR   pin root (default %s)\n"
+		   "  -h, --help        this text\n",
+		DP_DEFAULT_PIN_ROOT);
+}
+
+int do_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *pin_root = DP_DEFAULT_PIN_ROOT;
+	bool json = false;
+	struct dp_maps m;
+	cJSON *root;
+	int c, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jb:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'b':
+			pin_root = optarg;
+			break;
+		case 'h':
+			status_usage(stdout);
+			return EXIT_OK;
+		default:
+			status_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error(json, "unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	err = dp_maps_open_pinned(&m, pin_root);
+	if (err) {
+		cli_error(json, "no sluice datapath pinned at %s (%s): is the agent running with "
+				"--bpffs %s?", pin_root, strerror(-err), pin_root);
+		return EXIT_FAIL;
+	}
+	root = status_json(&m);
+	if (json) {
+		char *s = cJSON_PrintUnformatted(root);
+
+		printf("%s\n", s);
+		free(s);
+	} else {
+		print_text(root);
+	}
+	cJSON_Delete(root);
+	dp_maps_close(&m);
+	return EXIT_OK;
+}
