@@ -63,20 +63,24 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	struct sl_ct_entry rev;
 	struct sl_backend *b;
 	struct sl_backend_stats *st;
-	__u32 client_hash = 0, backend_id;
+	__u32 client_hash = 0, rnd = 0, backend_id;
 	__u8 version;
 
 	if (svc->affinity == SL_AFFINITY_CLIENT)
 		client_hash = sl_hash_addr(&p->saddr, svc->hash_seed);
-	version = lb_pick_version(svc, p, client_hash);
-	if (lb_pick_backend(svc, &version, client_hash, &backend_id))
+	else
+		rnd = bpf_get_prandom_u32();
+	version = lb_pick_version(svc, p, client_hash, rnd);
+	if (lb_pick_backend(svc, &version, client_hash, rnd, &backend_id))
 		return -1;
 	b = bpf_map_lookup_elem(&sl_backends, &backend_id);
 	if (!b || b->family != p->family)
 		return -1;
 
 	/* The port was reused: the old backend's reply entry must not linger. */
-	if (old) {
+	if (old && (old->nat_port != b->port || old->nat_addr.v6[0] != b->addr.v6[0] ||
+		    old->nat_addr.v6[1] != b->addr.v6[1] || old->nat_addr.v6[2] != b->addr.v6[2] ||
+		    old->nat_addr.v6[3] != b->addr.v6[3])) {
 		ct_key_reverse(&key, p, &old->nat_addr, old->nat_port);
 		bpf_map_delete_elem(&sl_ct, &key);
 	}
@@ -124,8 +128,8 @@ int sl_tc_forward(struct __sk_buff *skb)
 	struct pkt p;
 	__be16 to_port;
 	__u32 backend_id;
-	bool closed = false;
-	__u64 now;
+	bool closed = false, renew = false;
+	__u64 now = 0;
 	int ret;
 
 	ret = parse_skb(skb, &p);
@@ -133,17 +137,29 @@ int sl_tc_forward(struct __sk_buff *skb)
 		count_parse_result(ret);
 		return TC_ACT_OK;
 	}
-	svc = lb_lookup_service(&p);
-	if (!svc)
+	if (!filter_hit(SL_FILTER_VIP, &p.daddr, p.dport))
 		return TC_ACT_OK;
 
-	now = bpf_ktime_get_coarse_ns();
+	/*
+	 * Conntrack before the service: an established flow needs one lookup,
+	 * and keeps its backend even once its service is gone (it drains).
+	 */
 	ct_key_forward(&key, &p);
 	e = bpf_map_lookup_elem(&sl_ct, &key);
-	if (e && !ct_is_new_flow(e, &p, now)) {
+	if (e) {
+		if (p.proto == IPPROTO_TCP) {
+			renew = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN &&
+				ct_closed(e);
+		} else {
+			/* Only UDP ages by time; TCP ends by FIN/RST (or LRU). */
+			now = bpf_ktime_get_coarse_ns();
+			renew = now - e->last_seen_ns > ct_udp_timeout_ns;
+			if (!renew)
+				ct_touch(e, now);
+		}
+	}
+	if (e && !renew) {
 		closed = ct_mark_teardown(e, ct_teardown_flags(&p, SL_CT_F_FIN_FWD));
-
-		ct_touch(e, now);
 		/*
 		 * Copy out in each branch: merging the map pointer with the stack
 		 * entry below makes clang compute field addresses before the
@@ -153,6 +169,11 @@ int sl_tc_forward(struct __sk_buff *skb)
 		to_port = e->nat_port;
 		backend_id = e->backend_id;
 	} else {
+		svc = lb_lookup_service(&p);
+		if (!svc)
+			return TC_ACT_OK; /* a filter false positive: not ours */
+		if (!now)
+			now = bpf_ktime_get_coarse_ns();
 		if (steer_new_flow(&p, svc, e, now, &fresh)) {
 			dp_count(SL_DP_NO_BACKEND);
 			return TC_ACT_SHOT;
@@ -207,6 +228,8 @@ int sl_tc_reverse(struct __sk_buff *skb)
 
 	ret = parse_skb(skb, &p);
 	if (ret != PARSE_OK)
+		return TC_ACT_OK;
+	if (!filter_hit(SL_FILTER_BACKEND, &p.saddr, p.sport))
 		return TC_ACT_OK;
 	ct_key_from_reply(&key, &p);
 	e = bpf_map_lookup_elem(&sl_ct, &key);

@@ -29,7 +29,7 @@ int dp_nr_cpus(void)
 static void maps_reset(struct dp_maps *m)
 {
 	m->services = m->slots = m->backends = m->ct = -1;
-	m->cohorts = m->stats = m->dp_stats = m->meta = -1;
+	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = -1;
 }
 
 int dp_load(struct datapath *dp, const struct dp_opts *opts)
@@ -79,6 +79,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	dp->maps.stats = bpf_map__fd(skel->maps.sl_stats);
 	dp->maps.dp_stats = bpf_map__fd(skel->maps.sl_dp_stats);
 	dp->maps.meta = bpf_map__fd(skel->maps.sl_svc_meta);
+	dp->maps.filter = bpf_map__fd(skel->maps.sl_filter);
 	return 0;
 
 cleanup:
@@ -206,7 +207,8 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 	    (err = open_pin(pin_root, SL_MAP_COHORTS, &m->cohorts)) ||
 	    (err = open_pin(pin_root, SL_MAP_STATS, &m->stats)) ||
 	    (err = open_pin(pin_root, SL_MAP_DP_STATS, &m->dp_stats)) ||
-	    (err = open_pin(pin_root, SL_MAP_SVC_META, &m->meta))) {
+	    (err = open_pin(pin_root, SL_MAP_SVC_META, &m->meta)) ||
+	    (err = open_pin(pin_root, SL_MAP_FILTER, &m->filter))) {
 		dp_maps_close(m);
 		return err;
 	}
@@ -216,7 +218,7 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 void dp_maps_close(struct dp_maps *m)
 {
 	int *fds[] = { &m->services, &m->slots,	 &m->backends, &m->ct,
-		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta };
+		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta, &m->filter };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)

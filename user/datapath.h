@@ -33,6 +33,7 @@ struct dp_maps {
 	int stats;
 	int dp_stats;
 	int meta;
+	int filter;
 };
 
 struct dp_hook {

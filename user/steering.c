@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 
 #include "log.h"
+#include "sluice/hash.h"
 #include "steering.h"
 
 void steering_key(const struct spec_canary *c, struct sl_service_key *key)
@@ -177,6 +178,39 @@ static int write_cohorts(const struct dp_maps *m, uint32_t svc_id,
 	return 0;
 }
 
+static void filter_set(struct sl_filter *f, const union sl_addr *a, __be16 port)
+{
+	uint32_t bit = sl_filter_bit(a, port);
+
+	f->words[bit / 64] |= 1ULL << (bit % 64);
+}
+
+/*
+ * Let the datapath see a rollout's VIP and backends: set their bits before
+ * the service is published. Bits are never cleared while the agent runs
+ * (see struct sl_filter), so this only adds.
+ */
+static int filters_add(const struct dp_maps *m, const struct spec_canary *c)
+{
+	static struct sl_filter vip, backend;
+	uint32_t kv = SL_FILTER_VIP, kb = SL_FILTER_BACKEND;
+	const struct spec_version_set *sets[] = { &c->primary, &c->canary };
+
+	if (bpf_map_lookup_elem(m->filter, &kv, &vip) ||
+	    bpf_map_lookup_elem(m->filter, &kb, &backend))
+		return -errno;
+	filter_set(&vip, &c->vip.addr, htons(c->port));
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < sets[s]->n_endpoints; i++)
+			filter_set(&backend, &sets[s]->endpoints[i].addr.addr,
+				   htons(sets[s]->endpoints[i].port));
+	/* The backend bitmap first: replies must be recognised before requests go out. */
+	if (bpf_map_update_elem(m->filter, &kb, &backend, BPF_ANY) ||
+	    bpf_map_update_elem(m->filter, &kv, &vip, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 static uint64_t now_unix_ms(void)
 {
 	struct timeval tv;
@@ -251,6 +285,8 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 		err = write_cohorts(m, svc_id, &c->canary, SL_CANARY);
 	if (!err)
 		err = write_meta(m, svc_id, c);
+	if (!err)
+		err = filters_add(m, c);
 	if (err)
 		goto fail;
 

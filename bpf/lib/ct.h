@@ -73,20 +73,6 @@ static __always_inline bool ct_closed(const struct sl_ct_entry *e)
 		       (SL_CT_F_FIN_FWD | SL_CT_F_FIN_REV);
 }
 
-/**
- * ct_is_new_flow() - does this packet start a new flow despite an entry?
- * A TCP SYN on a closed entry is a new connection reusing the port; a UDP
- * packet after the idle timeout is a new exchange. Anything else keeps the
- * backend it has, so a retransmitted SYN or a late ACK stays put.
- */
-static __always_inline bool ct_is_new_flow(const struct sl_ct_entry *e, const struct pkt *p,
-					   __u64 now)
-{
-	if (p->proto == IPPROTO_TCP)
-		return (p->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN && ct_closed(e);
-	return now - e->last_seen_ns > ct_udp_timeout_ns;
-}
-
 /* TCP teardown bits this packet adds to the forward entry's flags. */
 static __always_inline __u8 ct_teardown_flags(const struct pkt *p, __u8 fin_flag)
 {

@@ -42,6 +42,12 @@ static __always_inline int lb_cohort(const struct sl_service *svc, const struct 
 	return version ? *version : SL_VERSION_NONE;
 }
 
+/*
+ * Connection affinity draws one random number per new flow and takes the
+ * version from its low part (mod SL_BUCKETS) and the backend from the rest
+ * (over 400,000 values, ample for SL_MAX_SLOTS): one helper call, not two.
+ */
+
 /**
  * lb_pick_version() - primary or canary for a new flow from @p's client.
  * Weight 0 never picks the canary and SL_WEIGHT_MAX always does, in both
@@ -49,7 +55,7 @@ static __always_inline int lb_cohort(const struct sl_service *svc, const struct 
  * [0, SL_BUCKETS).
  */
 static __always_inline __u8 lb_pick_version(const struct sl_service *svc, const struct pkt *p,
-					    __u32 client_hash)
+					    __u32 client_hash, __u32 rnd)
 {
 	__u32 bucket;
 
@@ -62,7 +68,7 @@ static __always_inline __u8 lb_pick_version(const struct sl_service *svc, const 
 	if (svc->affinity == SL_AFFINITY_CLIENT)
 		bucket = sl_client_bucket(client_hash);
 	else
-		bucket = bpf_get_prandom_u32() % SL_BUCKETS;
+		bucket = rnd % SL_BUCKETS;
 	return bucket < svc->weight ? SL_CANARY : SL_PRIMARY;
 }
 
@@ -72,7 +78,7 @@ static __always_inline __u8 lb_pick_version(const struct sl_service *svc, const 
  * than blackholing: a canary set emptied mid-rollout must not drop traffic.
  */
 static __always_inline int lb_pick_backend(const struct sl_service *svc, __u8 *version,
-					   __u32 client_hash, __u32 *backend_id)
+					   __u32 client_hash, __u32 rnd, __u32 *backend_id)
 {
 	__u32 first = 0, count, slot, *id;
 
@@ -98,7 +104,7 @@ static __always_inline int lb_pick_backend(const struct sl_service *svc, __u8 *v
 	if (svc->affinity == SL_AFFINITY_CLIENT)
 		slot = sl_client_slot(client_hash, count);
 	else
-		slot = bpf_get_prandom_u32() % count;
+		slot = (rnd / SL_BUCKETS) % count;
 	slot = sl_slot_index(svc->id, !!(svc->flags & SL_SVC_F_BANK1), first + slot);
 	id = bpf_map_lookup_elem(&sl_svc_slots, &slot);
 	if (!id)

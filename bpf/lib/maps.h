@@ -8,10 +8,12 @@
 #ifndef SLUICE_BPF_MAPS_H
 #define SLUICE_BPF_MAPS_H
 
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 #include "sluice/datapath.h"
+#include "sluice/hash.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -80,12 +82,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_dp_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_FILTERS);
+	__type(key, __u32);
+	__type(value, struct sl_filter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_filter SEC(".maps");
+
 static __always_inline void dp_count(__u32 counter)
 {
 	__u64 *v = bpf_map_lookup_elem(&sl_dp_stats, &counter);
 
 	if (v)
 		*v += 1;
+}
+
+/* May this address and port be sluice's? A clear bit means surely not. */
+static __always_inline bool filter_hit(__u32 kind, const union sl_addr *a, __be16 port)
+{
+	struct sl_filter *f = bpf_map_lookup_elem(&sl_filter, &kind);
+	__u32 bit = sl_filter_bit(a, port);
+
+	return f && ((f->words[bit / 64] >> (bit % 64)) & 1);
 }
 
 #endif /* SLUICE_BPF_MAPS_H */

@@ -1,99 +1,131 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Address and port rewrites with checksums kept right. Everything goes
- * through the kernel's csum helpers rather than arithmetic on packet bytes:
- * they know the skb's ip_summed state, so a CHECKSUM_PARTIAL packet from a
- * local veth (whose L4 field holds only the pseudo-header sum) and a fully
- * checksummed one from the wire both come out right.
+ * Address and port rewrites with checksums kept right, written straight
+ * into the packet. The L4 checksum field means different things by the
+ * skb's ip_summed: a CHECKSUM_PARTIAL packet from a local veth holds only
+ * the pseudo-header sum there (so only the address change goes in, and the
+ * port change must not), every other packet the full complement (both go
+ * in). ip_summed is read from the kernel's sk_buff through
+ * bpf_cast_to_kern_ctx(), which the verifier turns into a register move,
+ * so knowing it costs nothing; a CHECKSUM_COMPLETE packet also has its
+ * skb->csum corrected, the only helper call of a rewrite.
  */
 #ifndef SLUICE_BPF_NAT_H
 #define SLUICE_BPF_NAT_H
 
+#include <stdbool.h>
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
+#include "lib/csum.h"
 #include "lib/parse.h"
 
-/* BPF_F_MARK_MANGLED_0 keeps a UDP/IPv4 "no checksum" zero as zero. */
-static __always_inline __u64 nat_l4_flags(const struct pkt *p)
+#define SL_CHECKSUM_NONE 0
+#define SL_CHECKSUM_UNNECESSARY 1
+#define SL_CHECKSUM_COMPLETE 2
+#define SL_CHECKSUM_PARTIAL 3
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+/* Just the field sluice reads, relocated against the running kernel (CO-RE). */
+struct sk_buff___sl {
+	__u8 ip_summed : 2;
+} __attribute__((preserve_access_index));
+
+static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
 {
-	return p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	struct sk_buff___sl *skb = bpf_cast_to_kern_ctx(ctx);
+
+	return BPF_CORE_READ_BITFIELD(skb, ip_summed);
 }
 
 /**
- * nat_rewrite() - replace one address and one port of @p, fixing checksums.
- * @addr_off, @port_off: where in the packet the address and the port sit.
- * @from, @to: the old and new address; @from_port, @to_port likewise.
- * Return: 0, or a negative error from a helper (the packet is then partly
- * rewritten and must be dropped).
+ * nat_rewrite() - replace the destination (@dst) or source address and port
+ * of the packet @p describes with @to and @to_port, fixing checksums.
+ * Return: 0, or -1 when the headers are no longer where parsing saw them.
  */
-static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *p,
-				       __u32 addr_off, __u32 port_off,
-				       const union sl_addr *from, const union sl_addr *to,
-				       __be16 from_port, __be16 to_port)
+static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *p, bool dst,
+				       const union sl_addr *to, __be16 to_port)
 {
-	__u64 l4f = nat_l4_flags(p);
-	int ret;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 l4 = p->l4_off & SL_L4_OFF_MASK;
+	int summed = nat_ip_summed(skb);
+	__u16 *check, *port;
+	__u32 d_addr, d_port;
 
 	if (p->family == AF_INET) {
-		ret = bpf_l4_csum_replace(skb, p->csum_off, from->v4, to->v4,
-					  l4f | BPF_F_PSEUDO_HDR | sizeof(__be32));
-		if (ret)
-			return ret;
-		ret = bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check),
-					  from->v4, to->v4, sizeof(__be32));
-		if (ret)
-			return ret;
-		ret = bpf_skb_store_bytes(skb, addr_off, &to->v4, sizeof(to->v4), 0);
+		struct iphdr *ip = data + sizeof(struct ethhdr);
+		__be32 *a;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		a = dst ? &ip->daddr : &ip->saddr;
+		d_addr = csum_diff16((__u16 *)a, (const __u16 *)&to->v4, 2);
+		*a = to->v4;
+		ip->check = csum_replace_full(ip->check, d_addr);
 	} else {
-		__s64 diff = bpf_csum_diff((__be32 *)from->v6, 16, (__be32 *)to->v6, 16, 0);
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+		__u32 *a;
 
-		if (diff < 0)
-			return (int)diff;
-		/* IPv6 has no header checksum: only the L4 pseudo-header moves. */
-		ret = bpf_l4_csum_replace(skb, p->csum_off, 0, (__u32)diff,
-					  l4f | BPF_F_PSEUDO_HDR);
-		if (ret)
-			return ret;
-		ret = bpf_skb_store_bytes(skb, addr_off, to->v6, 16, 0);
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		a = dst ? ip6->daddr.in6_u.u6_addr32 : ip6->saddr.in6_u.u6_addr32;
+		d_addr = csum_diff16((__u16 *)a, (const __u16 *)to->v6, 8);
+		a[0] = to->v6[0];
+		a[1] = to->v6[1];
+		a[2] = to->v6[2];
+		a[3] = to->v6[3];
 	}
-	if (ret)
-		return ret;
-	if (from_port == to_port)
-		return 0;
-	ret = bpf_l4_csum_replace(skb, p->csum_off, from_port, to_port, l4f | sizeof(__be16));
-	if (ret)
-		return ret;
-	return bpf_skb_store_bytes(skb, port_off, &to_port, sizeof(to_port), 0);
+
+	/* TCP's checksum sits at +16, UDP's at +6. */
+	if (p->proto == IPPROTO_TCP) {
+		if (data + l4 + 20 > data_end)
+			return -1;
+		check = data + l4 + 16;
+	} else {
+		if (data + l4 + 8 > data_end)
+			return -1;
+		check = data + l4 + 6;
+	}
+	port = data + l4 + (dst ? 2 : 0);
+	d_port = csum_diff16(port, (const __u16 *)&to_port, 1);
+	*port = to_port;
+
+	if (p->proto == IPPROTO_UDP && *check == 0) {
+		/* UDP over IPv4 without a checksum stays without one. */
+	} else if (summed == SL_CHECKSUM_PARTIAL) {
+		*check = csum_replace_partial(*check, d_addr);
+	} else {
+		__u16 c = csum_replace_full(*check, d_addr + d_port);
+
+		*check = (p->proto == IPPROTO_UDP && c == 0) ? 0xffff : c;
+	}
+	/*
+	 * skb->csum covers the packet from the network header: the IP header
+	 * stays balanced, the L4 bytes moved by -d_addr net (the checksum
+	 * field absorbed the pseudo-header change that lives outside them).
+	 */
+	if (summed == SL_CHECKSUM_COMPLETE)
+		bpf_csum_update(skb, (__u16)~csum_fold32(d_addr));
+	return 0;
 }
 
-static __always_inline __u32 nat_daddr_off(const struct pkt *p)
-{
-	return p->family == AF_INET ? p->l3_off + offsetof(struct iphdr, daddr)
-				    : p->l3_off + offsetof(struct ipv6hdr, daddr);
-}
-
-static __always_inline __u32 nat_saddr_off(const struct pkt *p)
-{
-	return p->family == AF_INET ? p->l3_off + offsetof(struct iphdr, saddr)
-				    : p->l3_off + offsetof(struct ipv6hdr, saddr);
-}
-
-/* TCP and UDP both keep source then destination port in the first 4 bytes. */
 static __always_inline int nat_dnat(struct __sk_buff *skb, const struct pkt *p,
 				    const union sl_addr *to, __be16 to_port)
 {
-	return nat_rewrite(skb, p, nat_daddr_off(p), p->l4_off + 2, &p->daddr, to, p->dport,
-			   to_port);
+	return nat_rewrite(skb, p, true, to, to_port);
 }
 
 static __always_inline int nat_snat(struct __sk_buff *skb, const struct pkt *p,
 				    const union sl_addr *to, __be16 to_port)
 {
-	return nat_rewrite(skb, p, nat_saddr_off(p), p->l4_off, &p->saddr, to, p->sport, to_port);
+	return nat_rewrite(skb, p, false, to, to_port);
 }
 
 #endif /* SLUICE_BPF_NAT_H */

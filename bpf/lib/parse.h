@@ -32,6 +32,13 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 
+/*
+ * Where the L4 header may start at the latest. Beyond it the packet is left
+ * alone; the bound also lets the verifier accept rewrites at that offset.
+ */
+#define SL_L4_OFF_MAX 254
+#define SL_L4_OFF_MASK 0xff
+
 /* IPv6 extension headers walked before giving up (hop-by-hop, dest opts). */
 #define SL_MAX_EXT_HDRS 4
 
@@ -60,9 +67,7 @@ struct pkt {
 	__u8 family;
 	__u8 tcp_flags;
 	__u8 pad;
-	__u32 l3_off;
-	__u32 l4_off;
-	__u32 csum_off; /* L4 checksum field */
+	__u32 l4_off; /* the L3 header is always right after Ethernet */
 	__u32 len; /* skb->len, for byte counters */
 };
 
@@ -116,7 +121,6 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 	if ((void *)(eth + 1) > data_end)
 		return tot_len < sizeof(*eth) ? PARSE_NOT_OURS : PARSE_SHORT;
 
-	p->l3_off = off;
 	p->len = tot_len;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + off;
@@ -162,6 +166,8 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		return PARSE_NOT_OURS;
 	}
 
+	if (off > SL_L4_OFF_MAX)
+		return PARSE_UNSTEERABLE;
 	p->proto = proto;
 	p->l4_off = off;
 	if (proto == IPPROTO_TCP) {
@@ -174,7 +180,6 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		p->sport = tcp->source;
 		p->dport = tcp->dest;
 		p->tcp_flags = ((__u8 *)tcp)[13];
-		p->csum_off = off + offsetof(struct tcphdr, check);
 	} else {
 		struct udphdr *udp = data + off;
 
@@ -183,7 +188,6 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		p->sport = udp->source;
 		p->dport = udp->dest;
 		p->tcp_flags = 0;
-		p->csum_off = off + offsetof(struct udphdr, check);
 	}
 	return PARSE_OK;
 }

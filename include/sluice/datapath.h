@@ -23,6 +23,7 @@
 #define SL_MAP_STATS "sl_stats"
 #define SL_MAP_DP_STATS "sl_dp_stats"
 #define SL_MAP_SVC_META "sl_svc_meta"
+#define SL_MAP_FILTER "sl_filter"
 
 /* Limits. They size the maps; the agent rejects specs beyond them. */
 #define SL_MAX_SERVICES 1024
@@ -95,6 +96,26 @@ struct sl_service_meta {
 	__u64 updated_unix_ms; /* last write by the agent, wall clock */
 };
 _Static_assert(sizeof(struct sl_service_meta) == 200, "sl_service_meta layout");
+
+/*
+ * sl_filter: two bitmaps, one array entry each, that let every packet that
+ * is not sluice's leave after a bit test instead of a hash lookup. Bit
+ * sl_filter_bit(addr, port) is set in SL_FILTER_VIP for each steered VIP
+ * and port, and in SL_FILTER_BACKEND for each backend address and port. A
+ * set bit only means "look it up": false positives cost a lookup, never a
+ * wrong rewrite. Bits are only ever added while the agent runs, so flows to
+ * a backend that left the spec keep their replies translated.
+ */
+#define SL_FILTER_BITS 65536
+enum sl_filter_kind {
+	SL_FILTER_VIP = 0,
+	SL_FILTER_BACKEND = 1,
+	SL_FILTERS,
+};
+
+struct sl_filter {
+	__u64 words[SL_FILTER_BITS / 64];
+};
 
 /* sl_backends: array indexed by backend id. */
 struct sl_backend {

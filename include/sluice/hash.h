@@ -52,4 +52,13 @@ static inline __attribute__((always_inline)) __u32 sl_client_slot(__u32 client_h
 	return sl_mix32(client_hash ^ 0x5bd1e995) % count;
 }
 
+/* The sl_filter bit of an address and port (see struct sl_filter). */
+static inline __attribute__((always_inline)) __u32 sl_filter_bit(const union sl_addr *a,
+								 __be16 port)
+{
+	__u32 h = sl_mix32(a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3]);
+
+	return sl_mix32(h ^ port) % SL_FILTER_BITS;
+}
+
 #endif /* SLUICE_HASH_H */

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * `make bench`: ns per packet of the steering programs through
+ * bpf_prog_test_run_opts, beside a do-nothing TC program measured in the
+ * same rounds, so each path's cost is a same-run difference. Rounds
+ * interleave every path and the table gives medians, because the machines
+ * are shared and noisy.
+ *
+ * The test runner reuses one skb for all repeats, so a DNAT would turn the
+ * second repeat into a non-VIP packet. The bench therefore steers two VIPs
+ * at each other (A -> B and B -> A): every repeat is a packet to a VIP and
+ * takes the full path, rewrite included. New flows use SYN|RST, which
+ * closes the entry it creates, so each repeat is steered anew; that costs
+ * a conntrack hit and a delete on top of a real SYN's miss, so the figure
+ * is an upper bound.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath.h"
+#include "log.h"
+#include "passthru.skel.h"
+#include "pkt.h"
+#include "spec.h"
+#include "steer.skel.h"
+#include "steering.h"
+
+#define REPEAT 1000000
+#define ROUNDS 9
+#define CT_FLOWS 1000000 /* capacity; the map holds twice as many entries */
+#define CT_FILL 1000000 /* entries put in conntrack before measuring */
+
+#define VIP_A "198.19.0.10"
+#define VIP_B "198.19.0.11"
+#define CLIENT "198.18.0.2"
+
+enum path { P_PASS, P_NONVIP, P_ESTABLISHED, P_NEW, P_REVERSE, P_CT_LOOKUP, P_CT_UPDATE, P_N };
+static const char *const path_names[P_N] = {
+	"pass-through (baseline)",    "non-VIP packet",	  "established-flow forward",
+	"new-flow forward",	      "reverse (reply)",  "ref: 1 conntrack lookup",
+	"ref: 1 conntrack update",
+};
+static const char *const targets[P_N] = { "", "", "<= 40 ns over", "<= 150 ns over", "" };
+
+struct input {
+	int prog_fd;
+	uint8_t pkt[PKT_MAX];
+	size_t len;
+};
+
+static double run_ns(const struct input *in)
+{
+	uint8_t out[PKT_MAX];
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = in->pkt, .data_size_in = in->len,
+		    .data_out = out, .data_size_out = sizeof(out), .repeat = REPEAT);
+
+	if (bpf_prog_test_run_opts(in->prog_fd, &t)) {
+		fprintf(stderr, "bench: test run failed: %s\n", strerror(errno));
+		exit(1);
+	}
+	return t.duration; /* the kernel's mean ns per repeat */
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void vip_to_vip(struct spec_canary *c, const char *name, const char *vip, uint16_t port,
+		       const char *backend, uint16_t backend_port)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->namespace, sizeof(c->namespace), "bench");
+	c->port = port;
+	c->proto = IPPROTO_TCP;
+	c->vip.family = AF_INET;
+	inet_pton(AF_INET, vip, &c->vip.addr);
+	c->primary.n_endpoints = 1;
+	c->primary.endpoints[0].addr.family = AF_INET;
+	inet_pton(AF_INET, backend, &c->primary.endpoints[0].addr.addr);
+	c->primary.endpoints[0].port = backend_port;
+}
+
+/* Fill conntrack with @n forward entries of made-up flows, in batches. */
+static int fill_ct(int fd, int n)
+{
+	enum { BATCH = 4096 };
+	static struct sl_ct_key keys[BATCH];
+	static struct sl_ct_entry vals[BATCH];
+
+	for (int done = 0; done < n;) {
+		uint32_t count = n - done < BATCH ? n - done : BATCH;
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+
+		for (uint32_t i = 0; i < count; i++) {
+			uint32_t id = done + i;
+
+			memset(&keys[i], 0, sizeof(keys[i]));
+			keys[i].saddr.v4 = htonl(0xc6120000 | (id >> 16)); /* 198.18.x.y */
+			keys[i].daddr.v4 = htonl(0xc6130000 | (id & 0xff)); /* 198.19.0.z */
+			keys[i].sport = htons(id & 0xffff);
+			keys[i].dport = htons(80);
+			keys[i].proto = IPPROTO_TCP;
+			keys[i].family = AF_INET;
+			keys[i].dir = id & 1;
+			memset(&vals[i], 0, sizeof(vals[i]));
+			vals[i].nat_addr.v4 = htonl(0xc6120102);
+			vals[i].nat_port = htons(8080);
+		}
+		if (bpf_map_update_batch(fd, keys, vals, &count, &bo))
+			return -errno;
+		done += count;
+	}
+	return 0;
+}
+
+static long fdinfo_memlock(int fd)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static int ct_count(int fd)
+{
+	struct sl_ct_key k, next;
+	int n = 0, err = bpf_map_get_next_key(fd, NULL, &next);
+
+	while (!err) {
+		k = next;
+		n++;
+		err = bpf_map_get_next_key(fd, &k, &next);
+	}
+	return n;
+}
+
+int main(void)
+{
+	struct dp_opts opts = { .ct_flows = CT_FLOWS };
+	struct passthru_bpf *pass = NULL;
+	struct datapath dp;
+	struct spec_canary c;
+	struct input in[P_N];
+	static double ns[P_N][ROUNDS], over[P_N][ROUNDS];
+	char root[64];
+	struct pkt_desc d;
+	uint8_t scratch[PKT_MAX];
+	int err, entries;
+	long memlock;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "make bench needs root to load BPF programs\n");
+		return 1;
+	}
+	log_set_level(LOG_LEVEL_WARN);
+	log_route_libbpf();
+	snprintf(root, sizeof(root), "/sys/fs/bpf/sluice-bench-%d", getpid());
+	opts.pin_root = root;
+	if (dp_load(&dp, &opts))
+		return 1;
+	pass = passthru_bpf__open_and_load();
+	if (!pass) {
+		fprintf(stderr, "bench: loading the pass-through program failed\n");
+		err = 1;
+		goto out;
+	}
+
+	/* Two VIPs steered at each other; see the comment at the top. */
+	vip_to_vip(&c, "a", VIP_A, 80, VIP_B, 8080);
+	steering_apply(&dp.maps, &c, 0, NULL);
+	vip_to_vip(&c, "b", VIP_B, 8080, VIP_A, 80);
+	steering_apply(&dp.maps, &c, 0, NULL);
+
+	err = fill_ct(dp.maps.ct, CT_FILL);
+	if (err) {
+		fprintf(stderr, "bench: filling conntrack: %s\n", strerror(-err));
+		goto out;
+	}
+
+	d = (struct pkt_desc){ .src = CLIENT, .dst = "198.18.9.9", .sport = 40000, .dport = 80,
+			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 64 };
+	in[P_PASS].prog_fd = bpf_program__fd(pass->progs.sl_tc_passthru);
+	in[P_PASS].len = pkt_build(in[P_PASS].pkt, &d);
+	in[P_NONVIP] = in[P_PASS];
+	in[P_NONVIP].prog_fd = bpf_program__fd(dp.skel->progs.sl_tc_forward);
+
+	/* Established: open both flows (client -> A and client -> B) once. */
+	d.dst = VIP_A, d.tcp_flags = PKT_TCP_SYN;
+	in[P_ESTABLISHED].prog_fd = bpf_program__fd(dp.skel->progs.sl_tc_forward);
+	in[P_ESTABLISHED].len = pkt_build(in[P_ESTABLISHED].pkt, &d);
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = in[P_ESTABLISHED].pkt,
+			    .data_size_in = in[P_ESTABLISHED].len, .data_out = scratch,
+			    .data_size_out = sizeof(scratch), .repeat = 2);
+		bpf_prog_test_run_opts(in[P_ESTABLISHED].prog_fd, &t);
+	}
+	d.tcp_flags = PKT_TCP_ACK;
+	in[P_ESTABLISHED].len = pkt_build(in[P_ESTABLISHED].pkt, &d);
+
+	d.sport = 40001, d.tcp_flags = PKT_TCP_SYN | PKT_TCP_RST;
+	in[P_NEW].prog_fd = in[P_ESTABLISHED].prog_fd;
+	in[P_NEW].len = pkt_build(in[P_NEW].pkt, &d);
+
+	/* The floor: one conntrack-shaped lookup (of a present key) and one update. */
+	in[P_CT_UPDATE] = in[P_PASS];
+	in[P_CT_UPDATE].prog_fd = bpf_program__fd(pass->progs.sl_tc_ct_update);
+	run_ns(&in[P_CT_UPDATE]); /* creates the key the lookup finds */
+	in[P_CT_LOOKUP] = in[P_PASS];
+	in[P_CT_LOOKUP].prog_fd = bpf_program__fd(pass->progs.sl_tc_ct_lookup);
+
+	/* Reverse: the reply of the established flow, ping-ponging A <-> B too. */
+	d = (struct pkt_desc){ .src = VIP_B, .dst = CLIENT, .sport = 8080, .dport = 40000,
+			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 64 };
+	in[P_REVERSE].prog_fd = bpf_program__fd(dp.skel->progs.sl_tc_reverse);
+	in[P_REVERSE].len = pkt_build(in[P_REVERSE].pkt, &d);
+
+	entries = ct_count(dp.maps.ct);
+	memlock = fdinfo_memlock(dp.maps.ct);
+
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int p = 0; p < P_N; p++)
+			ns[p][r] = run_ns(&in[p]);
+		for (int p = 0; p < P_N; p++)
+			over[p][r] = ns[p][r] - ns[P_PASS][r];
+	}
+
+	printf("sluice datapath: bpf_prog_test_run_opts, %d repeats x %d interleaved rounds, "
+	       "medians\n", REPEAT, ROUNDS);
+	printf("conntrack: %d entries present (capacity %u entries = %u flows)\n\n", entries,
+	       2 * CT_FLOWS, CT_FLOWS);
+	printf("%-26s %10s %18s   %s\n", "path", "ns/packet", "over pass-through", "target");
+	for (int p = 0; p < P_N; p++) {
+		double m = median(ns[p], ROUNDS), o = median(over[p], ROUNDS);
+
+		if (p == P_PASS)
+			printf("%-26s %10.1f %18s\n", path_names[p], m, "-");
+		else
+			printf("%-26s %10.1f %+18.1f   %s\n", path_names[p], m, o,
+			       targets[p] ? targets[p] : "");
+	}
+	printf("\nThe ref rows are the price of the map operations alone on this machine: the\n"
+	       "established path does one lookup, a new flow one lookup, one service lookup\n"
+	       "and two updates (forward and reverse entries).\n");
+	if (memlock > 0)
+		printf("\nconntrack memory: %ld bytes for %u entries: %.0f bytes per entry, %.0f "
+		       "bytes per flow (two entries)\n", memlock, 2 * CT_FLOWS,
+		       (double)memlock / (2.0 * CT_FLOWS), (double)memlock / CT_FLOWS);
+	err = 0;
+out:
+	passthru_bpf__destroy(pass);
+	dp_unpin(&dp);
+	dp_destroy(&dp);
+	return err;
+}
