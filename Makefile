@@ -83,7 +83,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/tests/%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(SKELS) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/bpf/%.c tests/bpf/pkt.h tests/bpf/fixture.h tests/lib/tap.h $(LIB_OBJS) $(SKELS) | $(BUILD)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/bpf -Itests/lib $(filter %.c %.o,$^) $(LDLIBS) -o $@
 

@@ -19,8 +19,17 @@
 #include "lib/ct.h"
 #include "lib/lb.h"
 #include "lib/nat.h"
+#include "lib/http.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * Request accounting (HTTP heads, handshakes, refusals, resets) on or off,
+ * set by the loader. A constant after load: the verifier removes the
+ * accounting code entirely when it is off, which is how `make bench`
+ * measures what accounting costs.
+ */
+const volatile bool accounting = true;
 
 /* Enough for Ethernet + IPv6 with a few option headers + TCP with options. */
 #define SL_PULL_LEN 192
@@ -117,6 +126,35 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	return 0;
 }
 
+/* Count a flow that just ended with requests still unanswered. */
+static __always_inline void flow_ended(struct sl_ct_entry *fwd, struct sl_backend_stats *st)
+{
+	if (st) {
+		st->conns_closed++;
+		st->unanswered += fwd->pending;
+	}
+	fwd->pending = 0;
+}
+
+/* The client's side of an established TCP flow: teardown, SYN retries, requests. */
+static __always_inline void track_forward(struct __sk_buff *skb, const struct pkt *p,
+					  struct sl_ct_entry *e, struct sl_backend_stats *st)
+{
+	if (ct_mark_teardown(e, ct_teardown_flags(p, SL_CT_F_FIN_FWD)))
+		flow_ended(e, st);
+	if (!accounting)
+		return;
+	/* A SYN again before any answer: the backend is slow or gone. */
+	if ((p->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN &&
+	    !(e->flags & (SL_CT_F_SEEN_REPLY | SL_CT_F_SYN_RETX))) {
+		e->flags |= SL_CT_F_SYN_RETX;
+		if (st)
+			st->conns_syn_retx++;
+	}
+	if (p->payload_len)
+		http_forward(skb, p, e, st);
+}
+
 SEC("tc")
 int sl_tc_forward(struct __sk_buff *skb)
 {
@@ -128,7 +166,7 @@ int sl_tc_forward(struct __sk_buff *skb)
 	struct pkt p;
 	__be16 to_port;
 	__u32 backend_id;
-	bool closed = false, renew = false;
+	bool renew = false;
 	__u64 now = 0;
 	int ret;
 
@@ -152,14 +190,13 @@ int sl_tc_forward(struct __sk_buff *skb)
 				ct_closed(e);
 		} else {
 			/* Only UDP ages by time; TCP ends by FIN/RST (or LRU). */
-			now = bpf_ktime_get_coarse_ns();
+			now = bpf_ktime_get_ns();
 			renew = now - e->last_seen_ns > ct_udp_timeout_ns;
 			if (!renew)
 				ct_touch(e, now);
 		}
 	}
 	if (e && !renew) {
-		closed = ct_mark_teardown(e, ct_teardown_flags(&p, SL_CT_F_FIN_FWD));
 		/*
 		 * Copy out in each branch: merging the map pointer with the stack
 		 * entry below makes clang compute field addresses before the
@@ -168,12 +205,19 @@ int sl_tc_forward(struct __sk_buff *skb)
 		__builtin_memcpy(&to, &e->nat_addr, sizeof(to));
 		to_port = e->nat_port;
 		backend_id = e->backend_id;
+		st = backend_stats(backend_id);
+		if (st) {
+			st->pkts_fwd++;
+			st->bytes_fwd += p.len;
+		}
+		if (p.proto == IPPROTO_TCP)
+			track_forward(skb, &p, e, st);
 	} else {
 		svc = lb_lookup_service(&p);
 		if (!svc)
 			return TC_ACT_OK; /* a filter false positive: not ours */
 		if (!now)
-			now = bpf_ktime_get_coarse_ns();
+			now = bpf_ktime_get_ns();
 		if (steer_new_flow(&p, svc, e, now, &fresh)) {
 			dp_count(SL_DP_NO_BACKEND);
 			return TC_ACT_SHOT;
@@ -181,14 +225,13 @@ int sl_tc_forward(struct __sk_buff *skb)
 		__builtin_memcpy(&to, &fresh.nat_addr, sizeof(to));
 		to_port = fresh.nat_port;
 		backend_id = fresh.backend_id;
+		st = backend_stats(backend_id);
+		if (st) {
+			st->pkts_fwd++;
+			st->bytes_fwd += p.len;
+		}
 	}
 
-	st = backend_stats(backend_id);
-	if (st) {
-		st->pkts_fwd++;
-		st->bytes_fwd += p.len;
-		st->conns_closed += closed;
-	}
 	if (nat_dnat(skb, &p, &to, to_port)) {
 		dp_count(SL_DP_REWRITE_ERR);
 		return TC_ACT_SHOT;
@@ -196,23 +239,44 @@ int sl_tc_forward(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-/* Teardown seen on the reply path is recorded on the flow's forward entry. */
-static __always_inline void reverse_teardown(const struct pkt *p, const struct sl_ct_entry *rev)
+/*
+ * The backend's side of a TCP flow, recorded on the forward entry (one more
+ * lookup, paid only by SYN-ACKs, FINs, RSTs and response heads): the
+ * handshake, refusals and resets, teardown, and responses.
+ */
+static __always_inline void track_reverse(const struct pkt *p, const struct sl_ct_entry *rev,
+					  const __u8 *head, bool have_head,
+					  struct sl_backend_stats *st)
 {
 	struct sl_ct_entry *fwd;
 	struct sl_ct_key key;
-	__u8 f = ct_teardown_flags(p, SL_CT_F_FIN_REV);
 
-	if (!f)
-		return;
 	ct_key_forward_of_reply(&key, p, rev);
 	fwd = bpf_map_lookup_elem(&sl_ct, &key);
-	if (fwd && ct_mark_teardown(fwd, f)) {
-		struct sl_backend_stats *st = backend_stats(rev->backend_id);
-
-		if (st)
-			st->conns_closed++;
+	if (!fwd)
+		return;
+	if (!accounting)
+		goto teardown;
+	if ((p->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK) &&
+	    !(fwd->flags & SL_CT_F_SEEN_REPLY)) {
+		fwd->flags |= SL_CT_F_SEEN_REPLY;
+		if (st) {
+			st->handshakes++;
+			st->handshake_ns += bpf_ktime_get_ns() - fwd->created_ns;
+		}
 	}
+	if ((p->tcp_flags & SL_TCP_RST) && !(fwd->flags & SL_CT_F_RST) && st) {
+		/* RST for a SYN is a refusal; after the handshake, a reset. */
+		if (fwd->flags & SL_CT_F_SEEN_REPLY)
+			st->conns_reset++;
+		else
+			st->conns_refused++;
+	}
+	if (have_head)
+		http_reverse(p, fwd, head, rev->backend_id, st);
+teardown:
+	if (ct_mark_teardown(fwd, ct_teardown_flags(p, SL_CT_F_FIN_REV)))
+		flow_ended(fwd, st);
 }
 
 SEC("tc")
@@ -223,6 +287,8 @@ int sl_tc_reverse(struct __sk_buff *skb)
 	struct sl_ct_key key;
 	union sl_addr vip;
 	struct pkt p;
+	__u8 head[HTTP_HEAD_LEN];
+	bool have_head = false;
 	__be16 vip_port;
 	int ret;
 
@@ -243,8 +309,15 @@ int sl_tc_reverse(struct __sk_buff *skb)
 		st->pkts_rev++;
 		st->bytes_rev += p.len;
 	}
-	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (SL_TCP_FIN | SL_TCP_RST)))
-		reverse_teardown(&p, e);
+	if (p.proto == IPPROTO_TCP) {
+		bool synack = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
+
+		if (accounting && p.payload_len >= HTTP_HEAD_LEN &&
+		    !http_load(skb, &p, head, HTTP_HEAD_LEN))
+			have_head = head[0] == 'H' && head[1] == 'T';
+		if (have_head || (p.tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) || (accounting && synack))
+			track_reverse(&p, e, head, have_head, st);
+	}
 	if (nat_snat(skb, &p, &vip, vip_port)) {
 		dp_count(SL_DP_REWRITE_ERR);
 		return TC_ACT_SHOT;

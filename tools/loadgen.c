@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,7 +125,7 @@ static unsigned long long issued;
 static double next_due_ns;
 static uint64_t start_ns, deadline_ns;
 
-static volatile sig_atomic_t stop;
+static atomic_int stop;			/* set by SIGINT/SIGTERM, read by every thread */
 
 static uint64_t now_ns(void)
 {

@@ -29,7 +29,7 @@ int dp_nr_cpus(void)
 static void maps_reset(struct dp_maps *m)
 {
 	m->services = m->slots = m->backends = m->ct = -1;
-	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = -1;
+	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = m->latency = -1;
 }
 
 int dp_load(struct datapath *dp, const struct dp_opts *opts)
@@ -56,6 +56,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	}
 	if (opts->udp_timeout_ns)
 		skel->rodata->ct_udp_timeout_ns = opts->udp_timeout_ns;
+	skel->rodata->accounting = !opts->no_accounting;
 	/* Two conntrack entries per flow: forward and reverse. */
 	err = bpf_map__set_max_entries(skel->maps.sl_ct, 2 * flows);
 	if (err) {
@@ -80,6 +81,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	dp->maps.dp_stats = bpf_map__fd(skel->maps.sl_dp_stats);
 	dp->maps.meta = bpf_map__fd(skel->maps.sl_svc_meta);
 	dp->maps.filter = bpf_map__fd(skel->maps.sl_filter);
+	dp->maps.latency = bpf_map__fd(skel->maps.sl_latency);
 	return 0;
 
 cleanup:
@@ -208,7 +210,8 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 	    (err = open_pin(pin_root, SL_MAP_STATS, &m->stats)) ||
 	    (err = open_pin(pin_root, SL_MAP_DP_STATS, &m->dp_stats)) ||
 	    (err = open_pin(pin_root, SL_MAP_SVC_META, &m->meta)) ||
-	    (err = open_pin(pin_root, SL_MAP_FILTER, &m->filter))) {
+	    (err = open_pin(pin_root, SL_MAP_FILTER, &m->filter)) ||
+	    (err = open_pin(pin_root, SL_MAP_LATENCY, &m->latency))) {
 		dp_maps_close(m);
 		return err;
 	}
@@ -218,7 +221,7 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 void dp_maps_close(struct dp_maps *m)
 {
 	int *fds[] = { &m->services, &m->slots,	 &m->backends, &m->ct,
-		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta, &m->filter };
+		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta, &m->filter, &m->latency };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -265,4 +268,26 @@ int dp_counter(const struct dp_maps *m, uint32_t counter, uint64_t *sum)
 	for (int c = 0; c < n; c++)
 		*sum += per[c];
 	return 0;
+}
+
+int dp_backend_latency(const struct dp_maps *m, uint32_t backend_id, uint64_t *hist)
+{
+	int n = dp_nr_cpus();
+	struct sl_latency_hist *per = calloc(n, sizeof(*per));
+	int err = 0;
+
+	if (!per)
+		return -ENOMEM;
+	memset(hist, 0, SL_LAT_BUCKETS * sizeof(*hist));
+	if (bpf_map_lookup_elem(m->latency, &backend_id, per)) {
+		err = -errno;
+		goto out;
+	}
+	/* Bucket counts add exactly across CPUs: the merge loses nothing. */
+	for (int c = 0; c < n; c++)
+		for (int b = 0; b < SL_LAT_BUCKETS; b++)
+			hist[b] += per[c].buckets[b];
+out:
+	free(per);
+	return err;
 }

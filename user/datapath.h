@@ -34,6 +34,7 @@ struct dp_maps {
 	int dp_stats;
 	int meta;
 	int filter;
+	int latency;
 };
 
 struct dp_hook {
@@ -45,6 +46,7 @@ struct dp_opts {
 	const char *pin_root; /* NULL: DP_DEFAULT_PIN_ROOT */
 	uint32_t ct_flows; /* conntrack capacity in flows; 0: DP_DEFAULT_CT_FLOWS */
 	uint64_t udp_timeout_ns; /* 0: SL_CT_DEFAULT_UDP_TIMEOUT_NS */
+	bool no_accounting; /* leave request accounting out of the programs */
 };
 
 struct steer_bpf;
@@ -82,6 +84,8 @@ void dp_maps_close(struct dp_maps *m);
 
 /** dp_backend_stats() - one backend's counters summed over every CPU. */
 int dp_backend_stats(const struct dp_maps *m, uint32_t backend_id, struct sl_backend_stats *sum);
+/** dp_backend_latency() - one backend's latency histogram (SL_LAT_BUCKETS) over every CPU. */
+int dp_backend_latency(const struct dp_maps *m, uint32_t backend_id, uint64_t *hist);
 /** dp_counter() - one sl_dp_stats event counter summed over every CPU. */
 int dp_counter(const struct dp_maps *m, uint32_t counter, uint64_t *sum);
 

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "datapath.h"
 #include "log.h"
+#include "metrics.h"
 #include "sluice/datapath.h"
 
 static const char *const dp_counter_names[SL_DP_COUNTERS] = {
@@ -36,27 +37,61 @@ static const char *proto_name(uint8_t proto)
 	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_TCP ? "tcp" : "?";
 }
 
+static void add_u64(cJSON *o, const char *k, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, k, (double)v);
+}
+
 static cJSON *backend_json(const struct dp_maps *m, uint32_t id)
 {
-	struct sl_backend b;
+	static const char *const classes[SL_HTTP_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *const codes[SL_5XX_KINDS] = { "500", "502", "503", "504", "other" };
+	struct sl_backend b = { 0 };
 	struct sl_backend_stats st;
+	struct counters c = { 0 };
+	struct window_metrics wm;
+	uint64_t hist[SL_LAT_BUCKETS];
 	char addr[INET6_ADDRSTRLEN] = "?";
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *r, *f;
 
-	if (bpf_map_lookup_elem(m->backends, &id, &b) == 0)
+	if (bpf_map_lookup_elem(m->backends, &id, &b) == 0 && b.family)
 		inet_ntop(b.family, &b.addr, addr, sizeof(addr));
-	dp_backend_stats(m, id, &st);
+	if (dp_backend_stats(m, id, &st))
+		memset(&st, 0, sizeof(st));
+	if (dp_backend_latency(m, id, hist))
+		memset(hist, 0, sizeof(hist));
+	counters_add_backend(&c, &st, hist);
+	metrics_compute(&c, &wm);
+
 	cJSON_AddNumberToObject(o, "id", id);
 	cJSON_AddStringToObject(o, "address", addr);
 	cJSON_AddNumberToObject(o, "port", ntohs(b.port));
-	cJSON_AddNumberToObject(o, "conns_opened", (double)st.conns_opened);
-	cJSON_AddNumberToObject(o, "conns_closed", (double)st.conns_closed);
-	cJSON_AddNumberToObject(o, "conns_failed", (double)st.conns_failed);
-	cJSON_AddNumberToObject(o, "conns_reset", (double)st.conns_reset);
-	cJSON_AddNumberToObject(o, "packets_to_backend", (double)st.pkts_fwd);
-	cJSON_AddNumberToObject(o, "bytes_to_backend", (double)st.bytes_fwd);
-	cJSON_AddNumberToObject(o, "packets_from_backend", (double)st.pkts_rev);
-	cJSON_AddNumberToObject(o, "bytes_from_backend", (double)st.bytes_rev);
+	add_u64(o, "conns_opened", st.conns_opened);
+	add_u64(o, "conns_closed", st.conns_closed);
+	add_u64(o, "conns_refused", st.conns_refused);
+	add_u64(o, "conns_syn_retx", st.conns_syn_retx);
+	add_u64(o, "conns_reset", st.conns_reset);
+	cJSON_AddNumberToObject(o, "handshake_mean_ms",
+				st.handshakes ? st.handshake_ns / 1e6 / st.handshakes : 0);
+	add_u64(o, "packets_to_backend", st.pkts_fwd);
+	add_u64(o, "bytes_to_backend", st.bytes_fwd);
+	add_u64(o, "packets_from_backend", st.pkts_rev);
+	add_u64(o, "bytes_from_backend", st.bytes_rev);
+	add_u64(o, "requests", st.requests);
+	r = cJSON_AddObjectToObject(o, "responses");
+	for (int i = 0; i < SL_HTTP_CLASSES; i++)
+		add_u64(r, classes[i], st.responses[i]);
+	f = cJSON_AddObjectToObject(o, "responses_5xx");
+	for (int i = 0; i < SL_5XX_KINDS; i++)
+		add_u64(f, codes[i], st.responses_5xx[i]);
+	add_u64(o, "unclassified", st.unclassified);
+	add_u64(o, "unanswered", st.unanswered);
+	if (wm.has_data)
+		cJSON_AddNumberToObject(o, "success_rate_pct", wm.success_rate_pct);
+	if (wm.has_latency) {
+		cJSON_AddNumberToObject(o, "latency_p50_ms", wm.latency_p50_ms);
+		cJSON_AddNumberToObject(o, "latency_p99_ms", wm.latency_p99_ms);
+	}
 	return o;
 }
 
@@ -148,10 +183,16 @@ static void print_version(const cJSON *v, const char *label)
 
 		snprintf(ep, sizeof(ep), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
 			 (int)num(b, "port"));
-		printf("    %-30s conns %-8.0f closed %-8.0f pkts in/out %.0f/%.0f  bytes in/out "
-		       "%.0f/%.0f\n", ep, num(b, "conns_opened"), num(b, "conns_closed"),
-		       num(b, "packets_to_backend"), num(b, "packets_from_backend"),
-		       num(b, "bytes_to_backend"), num(b, "bytes_from_backend"));
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(b, "responses");
+
+		printf("    %-28s conns %.0f (refused %.0f, reset %.0f)  requests %.0f  "
+		       "2xx %.0f 4xx %.0f 5xx %.0f",
+		       ep, num(b, "conns_opened"), num(b, "conns_refused"), num(b, "conns_reset"),
+		       num(b, "requests"), num(r, "2xx"), num(r, "4xx"), num(r, "5xx"));
+		if (cJSON_GetObjectItemCaseSensitive(b, "latency_p99_ms"))
+			printf("  p50 %.2f ms p99 %.2f ms", num(b, "latency_p50_ms"),
+			       num(b, "latency_p99_ms"));
+		printf("\n");
 	}
 }
 

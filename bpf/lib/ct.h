@@ -104,7 +104,7 @@ static __always_inline bool ct_mark_teardown(struct sl_ct_entry *fwd, __u8 f)
 }
 
 /*
- * Refresh last_seen at most once per SL_CT_REFRESH_NS: a write per packet
+ * UDP only: refresh last_seen at most once per SL_CT_REFRESH_NS: a write per packet
  * would bounce the entry's cache line between CPUs for nothing.
  */
 static __always_inline void ct_touch(struct sl_ct_entry *e, __u64 now)

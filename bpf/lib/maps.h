@@ -76,6 +76,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SL_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct sl_latency_hist);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_latency SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SL_DP_COUNTERS);
 	__type(key, __u32);
 	__type(value, __u64);

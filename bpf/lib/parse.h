@@ -69,6 +69,10 @@ struct pkt {
 	__u8 pad;
 	__u32 l4_off; /* the L3 header is always right after Ethernet */
 	__u32 len; /* skb->len, for byte counters */
+	__u32 payload_off; /* TCP: where the payload starts */
+	__u32 payload_len; /* TCP: payload bytes, by the IP lengths (not the frame's padding) */
+	__u32 seq; /* TCP: sequence number, host order */
+	__u32 ip_len; /* IP packet length from the header, for payload_len */
 };
 
 static __always_inline int parse_ipv6_ext(void *data, void *data_end, __u32 *off, __u8 *nexthdr)
@@ -132,6 +136,7 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		if (ip->version != 4 || ihl < sizeof(*ip) ||
 		    bpf_ntohs(ip->tot_len) < ihl || off + bpf_ntohs(ip->tot_len) > tot_len)
 			return PARSE_MALFORMED;
+		p->ip_len = bpf_ntohs(ip->tot_len);
 		proto = ip->protocol;
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 			return PARSE_NOT_OURS;
@@ -152,6 +157,7 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		if (ip6->version != 6 ||
 		    off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len) > tot_len)
 			return PARSE_MALFORMED;
+		p->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		proto = ip6->nexthdr;
 		p->family = AF_INET6;
 		__builtin_memcpy(&p->saddr, &ip6->saddr, sizeof(p->saddr));
@@ -180,6 +186,12 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		p->sport = tcp->source;
 		p->dport = tcp->dest;
 		p->tcp_flags = ((__u8 *)tcp)[13];
+		p->seq = bpf_ntohl(tcp->seq);
+		p->payload_off = off + tcp->doff * 4;
+		/* off counts the Ethernet header, ip_len does not */
+		p->payload_len = p->ip_len + sizeof(*eth) > p->payload_off
+					 ? p->ip_len + sizeof(*eth) - p->payload_off
+					 : 0;
 	} else {
 		struct udphdr *udp = data + off;
 
@@ -188,6 +200,7 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		p->sport = udp->source;
 		p->dport = udp->dest;
 		p->tcp_flags = 0;
+		p->payload_len = 0; /* UDP payloads are not looked at */
 	}
 	return PARSE_OK;
 }

@@ -24,12 +24,13 @@
 #define SL_MAP_DP_STATS "sl_dp_stats"
 #define SL_MAP_SVC_META "sl_svc_meta"
 #define SL_MAP_FILTER "sl_filter"
+#define SL_MAP_LATENCY "sl_latency"
 
 /* Limits. They size the maps; the agent rejects specs beyond them. */
 #define SL_MAX_SERVICES 1024
 #define SL_MAX_SLOTS 128 /* backends of one service, both versions together */
 #define SL_SLOT_BANKS 2 /* each service has two slot banks; see sl_svc_slots */
-#define SL_MAX_BACKENDS 4096 /* backend ids, node-wide */
+#define SL_MAX_BACKENDS 1024 /* backend ids, node-wide; sizes the per-CPU stats */
 #define SL_MAX_COHORTS 16384
 #define SL_CT_DEFAULT_ENTRIES 1048576
 
@@ -174,22 +175,34 @@ enum sl_ct_dir {
 	SL_CT_REVERSE = 1,
 };
 
-/* sl_ct_entry.flags: TCP teardown as seen on the forward entry */
+/* sl_ct_entry.flags: the TCP connection as seen on the forward entry */
 #define SL_CT_F_FIN_FWD (1U << 0) /* client sent FIN */
 #define SL_CT_F_FIN_REV (1U << 1) /* backend sent FIN */
 #define SL_CT_F_RST (1U << 2) /* either side sent RST */
-#define SL_CT_F_SEEN_REPLY (1U << 3) /* the backend answered at least once */
+#define SL_CT_F_SEEN_REPLY (1U << 3) /* the backend answered the SYN */
+#define SL_CT_F_SYN_RETX (1U << 4) /* the client had to send its SYN again */
+
+/* sl_ct_entry.http_flags: request accounting on the forward entry */
+#define SL_HTTP_F_PIPELINED (1U << 0) /* two requests were outstanding at once */
 
 struct sl_ct_entry {
-	__u64 created_ns; /* bpf_ktime_get_coarse_ns() at the first packet */
-	__u64 last_seen_ns; /* refreshed at most once per SL_CT_REFRESH_NS */
+	__u64 created_ns; /* bpf_ktime_get_ns() at the first packet */
+	__u64 last_seen_ns; /* UDP only; refreshed at most once per SL_CT_REFRESH_NS */
 	union sl_addr nat_addr; /* forward: backend address; reverse: VIP */
 	__be16 nat_port; /* forward: backend port; reverse: VIP port */
 	__u8 flags; /* SL_CT_F_*, kept on the forward entry */
 	__u8 version; /* enum sl_version of the backend */
 	__u32 backend_id;
+	/* Request accounting, forward entry only. */
+	__u64 req_ns; /* first byte of the oldest unanswered request */
+	__u32 req_seq; /* its TCP sequence number: a retransmission is not a request */
+	__u32 resp_seq; /* the last response head's, likewise */
+	__u8 pending; /* requests seen, responses not yet */
+	__u8 http_flags; /* SL_HTTP_F_* */
+	__u16 pad;
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct sl_ct_entry) == 40, "sl_ct_entry layout");
+_Static_assert(sizeof(struct sl_ct_entry) == 64, "sl_ct_entry layout");
 
 /* How often an active flow rewrites its last_seen (saves cache-line writes). */
 #define SL_CT_REFRESH_NS 1000000000ULL
@@ -197,25 +210,58 @@ _Static_assert(sizeof(struct sl_ct_entry) == 40, "sl_ct_entry layout");
 
 /*
  * sl_stats: per-CPU array indexed by backend id. The agent sums the CPUs.
- * The request/response fields are filled by the request accounting; the
- * connection and traffic fields by the steering itself.
+ * What counts as a request, a response and a failure is in docs/accounting.md.
  */
 #define SL_HTTP_CLASSES 5 /* 1xx .. 5xx */
+enum sl_5xx {
+	SL_5XX_500,
+	SL_5XX_502,
+	SL_5XX_503,
+	SL_5XX_504,
+	SL_5XX_OTHER,
+	SL_5XX_KINDS,
+};
+
 struct sl_backend_stats {
 	__u64 conns_opened; /* new flows steered to this backend */
-	__u64 conns_failed; /* connection refused or timed out */
-	__u64 conns_reset; /* reset by the backend after establishment */
-	__u64 conns_closed; /* TCP flows seen closing both ways */
+	__u64 conns_refused; /* the backend answered the SYN with RST */
+	__u64 conns_syn_retx; /* the client sent its SYN again: no answer yet */
+	__u64 conns_reset; /* reset by the backend after the handshake */
+	__u64 conns_closed; /* TCP flows seen closing (FIN both ways, or RST) */
+	__u64 handshakes; /* SYN-ACKs seen ... */
+	__u64 handshake_ns; /* ... and the SYN to SYN-ACK time they took, summed */
 	__u64 pkts_fwd; /* client -> backend */
 	__u64 bytes_fwd;
 	__u64 pkts_rev; /* backend -> client */
 	__u64 bytes_rev;
-	__u64 requests;
-	__u64 responses[SL_HTTP_CLASSES];
-	__u64 unclassified;
-	__u64 reserved[3];
+	__u64 requests; /* HTTP/1.x request heads */
+	__u64 responses[SL_HTTP_CLASSES]; /* response heads matched to one request, by class */
+	__u64 responses_5xx[SL_5XX_KINDS]; /* the 5xx among them, by code */
+	__u64 unclassified; /* response heads that could not be matched (pipelining...) */
+	__u64 unanswered; /* requests whose connection ended before a response */
 };
-_Static_assert(sizeof(struct sl_backend_stats) == 144, "sl_backend_stats layout");
+_Static_assert(sizeof(struct sl_backend_stats) == 192, "sl_backend_stats layout");
+
+/*
+ * sl_latency: per-CPU array indexed by backend id: request latency (first
+ * byte of the request in, first byte of the response out) in a log-linear
+ * histogram. Bucket 0 holds everything under 2^SL_LAT_MIN_EXP ns, the last
+ * everything from 2^(SL_LAT_MAX_EXP + 1) ns up; in between each power of two
+ * is cut in SL_LAT_SUB equal parts, so a bucket's midpoint is within
+ * 1 / (2 * SL_LAT_SUB) = 3.1% of any value in it, from 1 us to 137 s.
+ * include/sluice/latency.h has the bucket arithmetic for both sides.
+ */
+#define SL_LAT_SUB_BITS 4
+#define SL_LAT_SUB (1 << SL_LAT_SUB_BITS)
+#define SL_LAT_MIN_EXP 10 /* 1024 ns */
+#define SL_LAT_MAX_EXP 36 /* the last octave starts at 68.7 s */
+#define SL_LAT_BUCKETS (2 + (SL_LAT_MAX_EXP - SL_LAT_MIN_EXP + 1) * SL_LAT_SUB)
+
+struct sl_latency_hist {
+	__u32 buckets[SL_LAT_BUCKETS];
+	__u32 pad[2];
+};
+_Static_assert(sizeof(struct sl_latency_hist) % 8 == 0, "sl_latency_hist layout");
 
 /*
  * sl_dp_stats: per-CPU array of node-wide datapath events, by index. Only

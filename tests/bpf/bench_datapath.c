@@ -40,13 +40,33 @@
 #define VIP_B "198.19.0.11"
 #define CLIENT "198.18.0.2"
 
-enum path { P_PASS, P_NONVIP, P_ESTABLISHED, P_NEW, P_REVERSE, P_CT_LOOKUP, P_CT_UPDATE, P_N };
-static const char *const path_names[P_N] = {
-	"pass-through (baseline)",    "non-VIP packet",	  "established-flow forward",
-	"new-flow forward",	      "reverse (reply)",  "ref: 1 conntrack lookup",
-	"ref: 1 conntrack update",
+enum path {
+	P_PASS,
+	P_NONVIP,
+	P_ESTABLISHED,
+	P_NEW,
+	P_REVERSE,
+	P_EST_NOACCT,
+	P_REV_NOACCT,
+	P_CT_LOOKUP,
+	P_CT_UPDATE,
+	P_N
 };
-static const char *const targets[P_N] = { "", "", "<= 40 ns over", "<= 150 ns over", "" };
+static const char *const path_names[P_N] = {
+	[P_PASS] = "pass-through (baseline)",
+	[P_NONVIP] = "non-VIP packet",
+	[P_ESTABLISHED] = "established-flow forward",
+	[P_NEW] = "new-flow forward",
+	[P_REVERSE] = "reverse (reply)",
+	[P_EST_NOACCT] = "established, no accounting",
+	[P_REV_NOACCT] = "reverse, no accounting",
+	[P_CT_LOOKUP] = "ref: 1 conntrack lookup",
+	[P_CT_UPDATE] = "ref: 1 conntrack update",
+};
+static const char *const targets[P_N] = {
+	[P_ESTABLISHED] = "<= 40 ns over",
+	[P_NEW] = "<= 150 ns over",
+};
 
 struct input {
 	int prog_fd;
@@ -159,18 +179,78 @@ static int ct_count(int fd)
 	return n;
 }
 
-int main(void)
-{
-	struct dp_opts opts = { .ct_flows = CT_FLOWS };
-	struct passthru_bpf *pass = NULL;
+struct instance {
 	struct datapath dp;
+	int fwd_fd, rev_fd;
+	uint8_t est[PKT_MAX], newf[PKT_MAX], rev[PKT_MAX];
+	size_t est_len, newf_len, rev_len;
+};
+
+/*
+ * Load a datapath under its own pin root, steer the two VIPs at each other,
+ * fill conntrack, open the measured flow, and build the measured packets.
+ */
+static int instance_setup(struct instance *x, const char *tag, bool accounting)
+{
+	struct dp_opts opts = { .ct_flows = CT_FLOWS, .no_accounting = !accounting };
 	struct spec_canary c;
-	struct input in[P_N];
-	static double ns[P_N][ROUNDS], over[P_N][ROUNDS];
-	char root[64];
 	struct pkt_desc d;
 	uint8_t scratch[PKT_MAX];
-	int err, entries;
+	static char roots[2][64];
+	char *root = roots[accounting];
+	int err;
+
+	snprintf(root, sizeof(roots[0]), "/sys/fs/bpf/sluice-bench-%s-%d", tag, getpid());
+	opts.pin_root = root;
+	if (dp_load(&x->dp, &opts))
+		return -1;
+	x->fwd_fd = bpf_program__fd(x->dp.skel->progs.sl_tc_forward);
+	x->rev_fd = bpf_program__fd(x->dp.skel->progs.sl_tc_reverse);
+	vip_to_vip(&c, "a", VIP_A, 80, VIP_B, 8080);
+	steering_apply(&x->dp.maps, &c, 0, NULL);
+	vip_to_vip(&c, "b", VIP_B, 8080, VIP_A, 80);
+	steering_apply(&x->dp.maps, &c, 0, NULL);
+	err = fill_ct(x->dp.maps.ct, CT_FILL);
+	if (err) {
+		fprintf(stderr, "bench: filling conntrack: %s\n", strerror(-err));
+		return err;
+	}
+
+	/* Established: open both flows (client -> A and client -> B) once. */
+	d = (struct pkt_desc){ .src = CLIENT, .dst = VIP_A, .sport = 40000, .dport = 80,
+			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN, .payload = 64 };
+	x->est_len = pkt_build(x->est, &d);
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = x->est, .data_size_in = x->est_len,
+			    .data_out = scratch, .data_size_out = sizeof(scratch), .repeat = 2);
+		bpf_prog_test_run_opts(x->fwd_fd, &t);
+	}
+	d.tcp_flags = PKT_TCP_ACK;
+	x->est_len = pkt_build(x->est, &d);
+	d.sport = 40001, d.tcp_flags = PKT_TCP_SYN | PKT_TCP_RST;
+	x->newf_len = pkt_build(x->newf, &d);
+	/* Reverse: the reply of the established flow, ping-ponging A <-> B too. */
+	d = (struct pkt_desc){ .src = VIP_B, .dst = CLIENT, .sport = 8080, .dport = 40000,
+			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 64 };
+	x->rev_len = pkt_build(x->rev, &d);
+	return 0;
+}
+
+static void input_of(struct input *in, int fd, const uint8_t *pkt, size_t len)
+{
+	in->prog_fd = fd;
+	memcpy(in->pkt, pkt, len);
+	in->len = len;
+}
+
+int main(void)
+{
+	static struct instance on, off;
+	struct passthru_bpf *pass = NULL;
+	static struct input in[P_N];
+	static double ns[P_N][ROUNDS], over[P_N][ROUNDS], acct_fwd[ROUNDS], acct_rev[ROUNDS];
+	struct pkt_desc d;
+	int err = 1, entries;
 	long memlock;
 
 	if (geteuid() != 0) {
@@ -179,90 +259,61 @@ int main(void)
 	}
 	log_set_level(LOG_LEVEL_WARN);
 	log_route_libbpf();
-	snprintf(root, sizeof(root), "/sys/fs/bpf/sluice-bench-%d", getpid());
-	opts.pin_root = root;
-	if (dp_load(&dp, &opts))
-		return 1;
 	pass = passthru_bpf__open_and_load();
 	if (!pass) {
-		fprintf(stderr, "bench: loading the pass-through program failed\n");
-		err = 1;
-		goto out;
+		fprintf(stderr, "bench: loading the reference programs failed\n");
+		return 1;
 	}
-
-	/* Two VIPs steered at each other; see the comment at the top. */
-	vip_to_vip(&c, "a", VIP_A, 80, VIP_B, 8080);
-	steering_apply(&dp.maps, &c, 0, NULL);
-	vip_to_vip(&c, "b", VIP_B, 8080, VIP_A, 80);
-	steering_apply(&dp.maps, &c, 0, NULL);
-
-	err = fill_ct(dp.maps.ct, CT_FILL);
-	if (err) {
-		fprintf(stderr, "bench: filling conntrack: %s\n", strerror(-err));
+	if (instance_setup(&on, "acct", true) || instance_setup(&off, "noacct", false))
 		goto out;
-	}
 
 	d = (struct pkt_desc){ .src = CLIENT, .dst = "198.18.9.9", .sport = 40000, .dport = 80,
 			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 64 };
 	in[P_PASS].prog_fd = bpf_program__fd(pass->progs.sl_tc_passthru);
 	in[P_PASS].len = pkt_build(in[P_PASS].pkt, &d);
-	in[P_NONVIP] = in[P_PASS];
-	in[P_NONVIP].prog_fd = bpf_program__fd(dp.skel->progs.sl_tc_forward);
-
-	/* Established: open both flows (client -> A and client -> B) once. */
-	d.dst = VIP_A, d.tcp_flags = PKT_TCP_SYN;
-	in[P_ESTABLISHED].prog_fd = bpf_program__fd(dp.skel->progs.sl_tc_forward);
-	in[P_ESTABLISHED].len = pkt_build(in[P_ESTABLISHED].pkt, &d);
-	{
-		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = in[P_ESTABLISHED].pkt,
-			    .data_size_in = in[P_ESTABLISHED].len, .data_out = scratch,
-			    .data_size_out = sizeof(scratch), .repeat = 2);
-		bpf_prog_test_run_opts(in[P_ESTABLISHED].prog_fd, &t);
-	}
-	d.tcp_flags = PKT_TCP_ACK;
-	in[P_ESTABLISHED].len = pkt_build(in[P_ESTABLISHED].pkt, &d);
-
-	d.sport = 40001, d.tcp_flags = PKT_TCP_SYN | PKT_TCP_RST;
-	in[P_NEW].prog_fd = in[P_ESTABLISHED].prog_fd;
-	in[P_NEW].len = pkt_build(in[P_NEW].pkt, &d);
+	input_of(&in[P_NONVIP], on.fwd_fd, in[P_PASS].pkt, in[P_PASS].len);
+	input_of(&in[P_ESTABLISHED], on.fwd_fd, on.est, on.est_len);
+	input_of(&in[P_NEW], on.fwd_fd, on.newf, on.newf_len);
+	input_of(&in[P_REVERSE], on.rev_fd, on.rev, on.rev_len);
+	input_of(&in[P_EST_NOACCT], off.fwd_fd, off.est, off.est_len);
+	input_of(&in[P_REV_NOACCT], off.rev_fd, off.rev, off.rev_len);
 
 	/* The floor: one conntrack-shaped lookup (of a present key) and one update. */
-	in[P_CT_UPDATE] = in[P_PASS];
-	in[P_CT_UPDATE].prog_fd = bpf_program__fd(pass->progs.sl_tc_ct_update);
+	input_of(&in[P_CT_UPDATE], bpf_program__fd(pass->progs.sl_tc_ct_update), in[P_PASS].pkt,
+		 in[P_PASS].len);
 	run_ns(&in[P_CT_UPDATE]); /* creates the key the lookup finds */
-	in[P_CT_LOOKUP] = in[P_PASS];
-	in[P_CT_LOOKUP].prog_fd = bpf_program__fd(pass->progs.sl_tc_ct_lookup);
+	input_of(&in[P_CT_LOOKUP], bpf_program__fd(pass->progs.sl_tc_ct_lookup), in[P_PASS].pkt,
+		 in[P_PASS].len);
 
-	/* Reverse: the reply of the established flow, ping-ponging A <-> B too. */
-	d = (struct pkt_desc){ .src = VIP_B, .dst = CLIENT, .sport = 8080, .dport = 40000,
-			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 64 };
-	in[P_REVERSE].prog_fd = bpf_program__fd(dp.skel->progs.sl_tc_reverse);
-	in[P_REVERSE].len = pkt_build(in[P_REVERSE].pkt, &d);
-
-	entries = ct_count(dp.maps.ct);
-	memlock = fdinfo_memlock(dp.maps.ct);
+	entries = ct_count(on.dp.maps.ct);
+	memlock = fdinfo_memlock(on.dp.maps.ct);
 
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int p = 0; p < P_N; p++)
 			ns[p][r] = run_ns(&in[p]);
 		for (int p = 0; p < P_N; p++)
 			over[p][r] = ns[p][r] - ns[P_PASS][r];
+		acct_fwd[r] = ns[P_ESTABLISHED][r] - ns[P_EST_NOACCT][r];
+		acct_rev[r] = ns[P_REVERSE][r] - ns[P_REV_NOACCT][r];
 	}
 
 	printf("sluice datapath: bpf_prog_test_run_opts, %d repeats x %d interleaved rounds, "
 	       "medians\n", REPEAT, ROUNDS);
 	printf("conntrack: %d entries present (capacity %u entries = %u flows)\n\n", entries,
 	       2 * CT_FLOWS, CT_FLOWS);
-	printf("%-26s %10s %18s   %s\n", "path", "ns/packet", "over pass-through", "target");
+	printf("%-28s %10s %18s   %s\n", "path", "ns/packet", "over pass-through", "target");
 	for (int p = 0; p < P_N; p++) {
 		double m = median(ns[p], ROUNDS), o = median(over[p], ROUNDS);
 
 		if (p == P_PASS)
-			printf("%-26s %10.1f %18s\n", path_names[p], m, "-");
+			printf("%-28s %10.1f %18s\n", path_names[p], m, "-");
 		else
-			printf("%-26s %10.1f %+18.1f   %s\n", path_names[p], m, o,
+			printf("%-28s %10.1f %+18.1f   %s\n", path_names[p], m, o,
 			       targets[p] ? targets[p] : "");
 	}
+	printf("\nrequest accounting adds (same-run differences, medians): established forward "
+	       "%+.1f ns, reverse %+.1f ns per packet (target <= 25 ns)\n",
+	       median(acct_fwd, ROUNDS), median(acct_rev, ROUNDS));
 	printf("\nThe ref rows are the price of the map operations alone on this machine: the\n"
 	       "established path does one lookup, a new flow one lookup, one service lookup\n"
 	       "and two updates (forward and reverse entries).\n");
@@ -273,7 +324,9 @@ int main(void)
 	err = 0;
 out:
 	passthru_bpf__destroy(pass);
-	dp_unpin(&dp);
-	dp_destroy(&dp);
+	dp_unpin(&on.dp);
+	dp_destroy(&on.dp);
+	dp_unpin(&off.dp);
+	dp_destroy(&off.dp);
 	return err;
 }

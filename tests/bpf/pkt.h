@@ -35,6 +35,8 @@ struct pkt_desc {
 	uint16_t v4_frag_off; /* in 8-byte units */
 	bool udp_no_csum;
 	int payload; /* bytes of payload after the L4 header */
+	const char *data; /* the payload's text; its length when payload is 0 */
+	uint32_t seq; /* TCP sequence number; 0x01020304 when 0 */
 };
 
 #define PKT_MAX 2048
@@ -93,8 +95,10 @@ static inline size_t pkt_build(uint8_t *buf, const struct pkt_desc *d)
 	inet_pton(family, d->src, src);
 	inet_pton(family, d->dst, dst);
 
+	int payload = d->payload ? d->payload : d->data ? (int)strlen(d->data) : 0;
+
 	hdr_len = d->proto == IPPROTO_TCP ? 20 : 8;
-	l4_len = hdr_len + d->payload;
+	l4_len = hdr_len + payload;
 	if (family == AF_INET) {
 		size_t ihl = 20 + d->ip_opts;
 
@@ -157,10 +161,12 @@ static inline size_t pkt_build(uint8_t *buf, const struct pkt_desc *d)
 	l4 = off;
 	pkt_put16(buf + l4, d->sport);
 	pkt_put16(buf + l4 + 2, d->dport);
-	for (int i = 0; i < d->payload; i++)
-		buf[l4 + hdr_len + i] = 'a' + i % 26;
+	for (int i = 0; i < payload; i++)
+		buf[l4 + hdr_len + i] = d->data ? d->data[i] : 'a' + i % 26;
 	if (d->proto == IPPROTO_TCP) {
-		pkt_put16(buf + l4 + 4, 0x0102), pkt_put16(buf + l4 + 6, 0x0304); /* seq */
+		uint32_t seq = d->seq ? d->seq : 0x01020304;
+
+		pkt_put16(buf + l4 + 4, seq >> 16), pkt_put16(buf + l4 + 6, seq & 0xffff);
 		buf[l4 + 12] = 5 << 4;
 		buf[l4 + 13] = d->tcp_flags;
 		pkt_put16(buf + l4 + 14, 64240);

@@ -6,201 +6,8 @@
  * (so checksums are verified by recomputation), and the maps read after.
  * Needs root and a BPF-capable kernel; prints TAP.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/pkt_cls.h>
-
-#include "datapath.h"
-#include "log.h"
-#include "pkt.h"
+#include "fixture.h"
 #include "sluice/hash.h"
-#include "spec.h"
-#include "steer.skel.h"
-#include "steering.h"
-#include "tap.h"
-
-static struct datapath dp;
-static int fwd_fd, rev_fd;
-
-#define VIP4 "198.19.0.10"
-#define VIP6 "fd00:5c:ff::10"
-#define CLIENT4 "198.18.0.2"
-#define CLIENT6 "fd00:5c::2"
-#define P1_4 "198.18.1.2"
-#define C1_4 "198.18.3.2"
-#define P1_6 "fd00:5c:1::2"
-#define C1_6 "fd00:5c:3::2"
-
-static int run(int prog_fd, const uint8_t *in, size_t len, uint8_t *out, uint32_t *out_len)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, topts, .data_in = in, .data_size_in = len,
-		    .data_out = out, .data_size_out = PKT_MAX, .repeat = 1);
-	int err = bpf_prog_test_run_opts(prog_fd, &topts);
-
-	if (err)
-		return err;
-	*out_len = topts.data_size_out;
-	return (int)topts.retval;
-}
-
-static void set_addr(struct spec_addr *a, const char *s)
-{
-	a->family = pkt_family(s);
-	memset(&a->addr, 0, sizeof(a->addr));
-	inet_pton(a->family, s, &a->addr);
-}
-
-static void add_ep(struct spec_version_set *set, const char *addr, uint16_t port)
-{
-	struct spec_endpoint *ep = &set->endpoints[set->n_endpoints++];
-
-	set_addr(&ep->addr, addr);
-	ep->port = port;
-}
-
-static void add_cohort(struct spec_version_set *set, const char *net, int plen)
-{
-	struct spec_cidr *c = &set->cohorts[set->n_cohorts++];
-
-	set_addr(&c->net, net);
-	c->prefixlen = plen;
-}
-
-/* A one-primary, one-canary service on @vip:@port, pods listening on 8080. */
-static void make_canary(struct spec_canary *c, const char *name, const char *vip, uint16_t port,
-			uint8_t proto, const char *primary, const char *canary)
-{
-	memset(c, 0, sizeof(*c));
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	snprintf(c->namespace, sizeof(c->namespace), "test");
-	c->port = port;
-	c->target_port = 8080;
-	c->proto = proto;
-	set_addr(&c->vip, vip);
-	snprintf(c->primary.version, sizeof(c->primary.version), "v1");
-	snprintf(c->canary.version, sizeof(c->canary.version), "v2");
-	add_ep(&c->primary, primary, 8080);
-	if (canary)
-		add_ep(&c->canary, canary, 8080);
-}
-
-static struct sl_backend_stats sum_stats(uint32_t id)
-{
-	int n = dp_nr_cpus();
-	struct sl_backend_stats per[n], total = { 0 };
-
-	if (bpf_map_lookup_elem(dp.maps.stats, &id, per))
-		return total;
-	for (int c = 0; c < n; c++) {
-		total.conns_opened += per[c].conns_opened;
-		total.conns_closed += per[c].conns_closed;
-		total.pkts_fwd += per[c].pkts_fwd;
-		total.bytes_fwd += per[c].bytes_fwd;
-		total.pkts_rev += per[c].pkts_rev;
-		total.bytes_rev += per[c].bytes_rev;
-	}
-	return total;
-}
-
-/* The backend id of @addr in service @svc_id (each service has its own). */
-static uint32_t backend_id_of(uint32_t svc_id, const char *addr)
-{
-	struct spec_addr a;
-
-	set_addr(&a, addr);
-	for (uint32_t i = 0; i < SL_MAX_BACKENDS; i++) {
-		struct sl_backend b;
-
-		if (!bpf_map_lookup_elem(dp.maps.backends, &i, &b) && b.family == a.family &&
-		    b.svc_id == svc_id &&
-		    !memcmp(&b.addr, &a.addr, sizeof(b.addr)))
-			return i;
-	}
-	return UINT32_MAX;
-}
-
-/* Send @in through @prog; true when verdict and every byte are as @want. */
-static bool expect(int prog, const struct pkt_desc *in, int verdict, const struct pkt_desc *want)
-{
-	uint8_t ib[PKT_MAX], ob[PKT_MAX], wb[PKT_MAX];
-	size_t ilen = pkt_build(ib, in), wlen = pkt_build(wb, want ? want : in);
-	uint32_t olen = 0;
-	int ret = run(prog, ib, ilen, ob, &olen);
-
-	if (ret != verdict) {
-		tap_diag("verdict %d, want %d", ret, verdict);
-		return false;
-	}
-	if (olen != wlen || memcmp(ob, wb, wlen)) {
-		for (size_t i = 0; i < wlen && i < olen; i++)
-			if (ob[i] != wb[i]) {
-				tap_diag("byte %zu: got %02x want %02x (len %u/%zu)", i, ob[i], wb[i],
-					 olen, wlen);
-				break;
-			}
-		if (olen != wlen)
-			tap_diag("length %u, want %zu", olen, wlen);
-		return false;
-	}
-	return true;
-}
-
-/*
- * A raw buffer (for truncated packets): the verdict and untouched bytes.
- * Return: 1 passed, 0 failed, -1 when the kernel's test runner refuses to
- * build an skb that short (it wants a whole Ethernet header, and for IPv6 a
- * whole IPv6 header), which the caller counts apart.
- */
-static int expect_raw_untouched(int prog, const uint8_t *in, size_t len)
-{
-	uint8_t ob[PKT_MAX];
-	uint32_t olen = 0;
-	int ret = run(prog, in, len, ob, &olen);
-
-	if (ret == -EINVAL)
-		return -1;
-	if (ret != TC_ACT_OK)
-		tap_diag("verdict %d on a %zu-byte packet", ret, len);
-	return ret == TC_ACT_OK && olen == len && !memcmp(in, ob, len);
-}
-
-/* Every prefix of @raw through the forward program: all must pass untouched. */
-static void expect_truncations(const uint8_t *raw, size_t len, const char *what)
-{
-	int passed = 0, refused = 0, failed = 0;
-
-	for (size_t cut = 1; cut < len; cut++) {
-		int r = expect_raw_untouched(fwd_fd, raw, cut);
-
-		r < 0 ? refused++ : r ? passed++ : failed++;
-	}
-	tap_ok(failed == 0 && passed > 0,
-	       "every truncation of %s passes untouched (%d cuts run, %d too short for the "
-	       "kernel's test runner)", what, passed, refused);
-}
-
-/* Which backend a new flow went to: the daddr of the rewritten SYN. */
-static int steer_syn(const char *client, const char *vip, uint16_t sport, uint16_t dport,
-		     char *to, size_t to_len)
-{
-	struct pkt_desc d = { .src = client, .dst = vip, .sport = sport, .dport = dport,
-			      .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN };
-	uint8_t ib[PKT_MAX], ob[PKT_MAX];
-	size_t len = pkt_build(ib, &d);
-	uint32_t olen;
-	int fam = pkt_family(client);
-
-	if (run(fwd_fd, ib, len, ob, &olen) != TC_ACT_OK)
-		return -1;
-	inet_ntop(fam, ob + 14 + (fam == AF_INET ? 16 : 24), to, to_len);
-	return 0;
-}
 
 static void test_basic_family(const char *fam, const char *vip, const char *client,
 			      const char *p1, const char *c1, uint8_t proto)
@@ -694,25 +501,8 @@ static void test_no_backend(void)
 
 int main(void)
 {
-	struct dp_opts opts = { 0 };
-	char root[64];
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid() != 0) {
-		tap_skip("BPF fixture tests", "need root to load BPF programs");
+	if (!fixture_setup("BPF steering fixtures"))
 		return tap_done();
-	}
-	log_set_level(LOG_LEVEL_WARN);
-	log_route_libbpf();
-	snprintf(root, sizeof(root), "/sys/fs/bpf/sluice-test-bpf-%d", getpid());
-	opts.pin_root = root;
-	opts.ct_flows = 65536;
-	opts.udp_timeout_ns = 100ULL * 1000 * 1000;
-	if (!tap_ok(dp_load(&dp, &opts) == 0, "steering programs load and pin under %s", root))
-		return tap_done();
-	fwd_fd = bpf_program__fd(dp.skel->progs.sl_tc_forward);
-	rev_fd = bpf_program__fd(dp.skel->progs.sl_tc_reverse);
-
 	test_basic_family("v4", VIP4, CLIENT4, P1_4, C1_4, IPPROTO_TCP);
 	test_basic_family("v4", VIP4, CLIENT4, P1_4, C1_4, IPPROTO_UDP);
 	test_basic_family("v6", VIP6, CLIENT6, P1_6, C1_6, IPPROTO_TCP);
@@ -727,8 +517,6 @@ int main(void)
 	test_udp_timeout();
 	test_backend_added();
 	test_no_backend();
-
-	dp_unpin(&dp);
-	dp_destroy(&dp);
+	fixture_teardown();
 	return tap_done();
 }
