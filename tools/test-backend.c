@@ -961,7 +961,7 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (parse_latency(optarg, &behaviour.lat_min_us, &behaviour.lat_max_us))
-				die_usage("--latency-ms wants MIN or MIN:MAX with MIN <= MAX, got '%s'",
+				die_usage("--latency-ms wants MIN[:MAX], MIN <= MAX, got '%s'",
 					  optarg);
 			break;
 		case 's':

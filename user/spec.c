@@ -1411,8 +1411,10 @@ static void parse_steering(struct vctx *v, const cJSON *st)
 			verr_at(v, "weight", "%g is over 100", weight);
 		else if (fabs(bp - round(bp)) > 1e-6)
 			verr_at(v, "weight", "%g is finer than 0.01 (one basis point)", weight);
-		else
+		else {
 			c->initial_weight = (int)round(bp);
+			c->has_initial_weight = true;
+		}
 	}
 
 	err = required(v, "primary", get_object(v, st, "primary", &obj));
@@ -1880,7 +1882,8 @@ char *spec_to_json(const struct spec_canary *c)
 	jw_str(&w, st, "vip", buf);
 	jw_str(&w, st, "protocol", c->proto == IPPROTO_UDP ? "udp" : "tcp");
 	jw_str(&w, st, "affinity", c->affinity == SL_AFFINITY_CLIENT ? "client" : "connection");
-	jw_num(&w, st, "weight", c->initial_weight / 100.0);
+	if (c->has_initial_weight)
+		jw_num(&w, st, "weight", c->initial_weight / 100.0);
 	add_version_set(&w, st, "primary", &c->primary);
 	add_version_set(&w, st, "canary", &c->canary);
 	if (c->primary.n_cohorts || c->canary.n_cohorts) {

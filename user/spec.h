@@ -83,6 +83,7 @@ struct spec_canary {
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	enum sl_affinity affinity;
 	int initial_weight; /* steering.weight: fixed canary percent, basis points */
+	bool has_initial_weight; /* steering.weight given: the weight is held there by hand */
 	struct spec_version_set primary;
 	struct spec_version_set canary;
 	/* Fields the document carried that sluice accepts but does not act on. */
