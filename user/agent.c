@@ -1,39 +1,65 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * `sluice agent`: loads the datapath with its maps pinned, attaches it to
- * the client-facing interfaces, writes every rollout of the spec into the
- * maps, and on SIGINT/SIGTERM detaches and removes what it pinned.
- * The analysis loop that moves the weight builds on this; until then the
- * weight is the spec's fixed spec.steering.weight.
+ * the client-facing interfaces, and runs every rollout of the spec: one
+ * thread, one poll loop over signals, the control socket and the rollouts'
+ * ticks. The spec is reloaded on SIGHUP and when its files change.
+ *
+ * On exit the datapath stays: programs attached, maps pinned, each service
+ * at the weight it had, so connections keep flowing and a restarted agent
+ * adopts everything (rollouts resume from the state dir). --detach-on-exit
+ * removes it all instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "api.h"
 #include "cli.h"
 #include "datapath.h"
 #include "log.h"
+#include "rollout.h"
 #include "spec_set.h"
+#include "state.h"
 #include "steering.h"
 
 struct agent_opts {
 	const char *spec;
 	char *ifaces;
 	const char *pin_root;
+	const char *state_dir;
+	const char *run_dir;
+	bool detach_on_exit;
 	struct dp_opts dp;
 };
 
-static volatile sig_atomic_t stop_signal, reload_requested;
+struct agent {
+	struct agent_opts o;
+	struct datapath dp;
+	struct rollout **r;
+	int n;
+	uint64_t spec_sig;
+	bool stop;
+};
 
-static void on_signal(int sig)
+static uint64_t mono_ms(void)
 {
-	if (sig == SIGHUP)
-		reload_requested = 1;
-	else
-		stop_signal = sig;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void agent_usage(FILE *f)
@@ -42,30 +68,41 @@ static void agent_usage(FILE *f)
 		"Usage: sluice agent --spec FILE|DIR --iface IF[,IF...] [OPTIONS]\n"
 		"\n"
 		"Load the steering programs, attach them to each interface (forward half at\n"
-		"TC ingress, reverse half at TC egress) and steer every Canary of the spec.\n"
-		"Runs until SIGINT or SIGTERM, then detaches and removes its pinned maps.\n"
-		"SIGHUP reloads the spec: a bad one is refused and the rollouts keep running.\n"
+		"TC ingress, reverse half at TC egress) and run every Canary of the spec:\n"
+		"judge the canary each interval and move its weight, promote or roll back.\n"
+		"SIGHUP, or a change to the spec's files, reloads the spec; a bad one is\n"
+		"refused and the rollouts keep running. On SIGINT/SIGTERM the agent exits and\n"
+		"the datapath stays (attached, pinned, at its weights) for the next agent.\n"
 		"\n"
 		"  -s, --spec FILE|DIR     Canary spec, or a directory of *.json/*.yaml/*.yml\n"
 		"  -i, --iface IF[,IF]     client-facing interfaces to attach to\n"
 		"  -b, --bpffs DIR         pin root (default %s); the BPF\n"
 		"                          filesystem is mounted at /sys/fs/bpf when absent\n"
+		"      --state-dir DIR     rollout status and audit log (default %s)\n"
+		"      --run-dir DIR       control socket (default %s)\n"
 		"      --ct-flows N        conntrack capacity in flows (default %d)\n"
 		"      --udp-timeout DUR   idle time after which a UDP flow is steered anew\n"
 		"                          (default 30s; 250ms, 2s, 1m ...)\n"
+		"      --no-accounting     leave request accounting out of the datapath\n"
+		"      --detach-on-exit    on SIGINT/SIGTERM detach and unpin everything\n"
 		"  -v, --verbose           debug messages, libbpf's included\n"
 		"  -h, --help              this text\n",
-		DP_DEFAULT_PIN_ROOT, DP_DEFAULT_CT_FLOWS);
+		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR, API_DEFAULT_RUN_DIR, DP_DEFAULT_CT_FLOWS);
 }
 
 static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 {
+	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH };
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
 		{ "bpffs", required_argument, NULL, 'b' },
-		{ "ct-flows", required_argument, NULL, 'C' },
-		{ "udp-timeout", required_argument, NULL, 'U' },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "run-dir", required_argument, NULL, O_RUN },
+		{ "ct-flows", required_argument, NULL, O_CT },
+		{ "udp-timeout", required_argument, NULL, O_UDP },
+		{ "no-accounting", no_argument, NULL, O_NOACCT },
+		{ "detach-on-exit", no_argument, NULL, O_DETACH },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -74,6 +111,8 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->pin_root = DP_DEFAULT_PIN_ROOT;
+	o->state_dir = STATE_DEFAULT_DIR;
+	o->run_dir = API_DEFAULT_RUN_DIR;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:i:b:vh", longopts, NULL)) != -1) {
 		char *end;
@@ -90,7 +129,13 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		case 'b':
 			o->pin_root = optarg;
 			break;
-		case 'C':
+		case O_STATE:
+			o->state_dir = optarg;
+			break;
+		case O_RUN:
+			o->run_dir = optarg;
+			break;
+		case O_CT:
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || v < 1024 || v > (1UL << 26)) {
@@ -100,13 +145,19 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 			}
 			o->dp.ct_flows = (uint32_t)v;
 			break;
-		case 'U':
+		case O_UDP:
 			if (spec_duration_ms(optarg, &ms) || ms == 0) {
 				fprintf(stderr, "sluice agent: --udp-timeout: %s is not a positive "
 						"duration (250ms, 2s, 1m)\n", optarg);
 				return -EINVAL;
 			}
 			o->dp.udp_timeout_ns = ms * 1000000ULL;
+			break;
+		case O_NOACCT:
+			o->dp.no_accounting = true;
+			break;
+		case O_DETACH:
+			o->detach_on_exit = true;
 			break;
 		case 'v':
 			log_set_level(LOG_LEVEL_DEBUG);
@@ -131,74 +182,223 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	return 0;
 }
 
-static int apply_all(struct datapath *dp, const struct spec_set *set)
+/* A cheap signature of the spec's files: names, sizes and mtimes. */
+static uint64_t spec_signature(const char *path)
 {
-	for (int i = 0; i < set->n; i++) {
-		const struct spec_canary *c = &set->items[i];
-		uint32_t id;
-		int err = steering_apply(&dp->maps, c, (uint16_t)c->initial_weight, &id);
+	uint64_t h = 1469598103934665603ULL;
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
 
-		if (err)
-			return err;
-		log_info("%s/%s: steering %s port %u (service %u): canary weight %.2f%%, "
-			 "%d primary and %d canary backends\n", c->namespace, c->name,
-			 c->vip.family == AF_INET6 ? "IPv6 VIP" : "IPv4 VIP", c->port, id,
-			 c->initial_weight / 100.0, c->primary.n_endpoints, c->canary.n_endpoints);
-		for (int k = 0; k < c->n_ignored; k++)
-			log_info("%s/%s: %s is accepted but not acted on by sluice\n", c->namespace,
-				 c->name, c->ignored[k]);
+#define MIXV(v)                                                  \
+	do {                                                     \
+		uint64_t _v = (uint64_t)(v);                     \
+		for (int _i = 0; _i < 8; _i++, _v >>= 8)         \
+			h = (h ^ (_v & 0xff)) * 1099511628211ULL; \
+	} while (0)
+	if (stat(path, &st))
+		return 0;
+	MIXV(st.st_mtim.tv_sec);
+	MIXV(st.st_mtim.tv_nsec);
+	MIXV(st.st_size);
+	if (!S_ISDIR(st.st_mode) || !(d = opendir(path)))
+		return h;
+	while ((de = readdir(d))) {
+		char file[PATH_MAX];
+
+		if (de->d_name[0] == '.' ||
+		    snprintf(file, sizeof(file), "%s/%s", path, de->d_name) >= (int)sizeof(file) ||
+		    stat(file, &st))
+			continue;
+		for (const char *p = de->d_name; *p; p++)
+			MIXV(*p);
+		MIXV(st.st_mtim.tv_sec);
+		MIXV(st.st_mtim.tv_nsec);
+		MIXV(st.st_size);
 	}
-	return 0;
+	closedir(d);
+#undef MIXV
+	return h;
 }
 
-static bool in_set(const struct spec_set *set, const struct sl_service_key *key)
+static struct rollout *find_by_name(struct agent *a, const char *ns_name)
 {
-	for (int i = 0; i < set->n; i++) {
-		struct sl_service_key k;
-
-		steering_key(&set->items[i], &k);
-		if (!memcmp(&k, key, sizeof(k)))
-			return true;
-	}
-	return false;
+	for (int i = 0; i < a->n; i++)
+		if (!strcmp(a->r[i]->rec.name, ns_name))
+			return a->r[i];
+	return NULL;
 }
 
-/*
- * Re-read the spec. All or nothing: a set that fails to parse or to apply
- * leaves the running rollouts as they were, so a typo in a ConfigMap never
- * takes traffic down.
- */
-static void reload(struct datapath *dp, const char *path, struct spec_set *set)
+/* Take on a spec set: stop what left, update what stayed, start what is new. */
+static int apply_set(struct agent *a, const struct spec_set *set)
 {
-	struct spec_set next;
-	int err;
+	struct rollout **next = calloc(set->n ? set->n : 1, sizeof(*next));
+	uint64_t now = mono_ms();
+	int err = 0;
 
-	if (spec_set_load(path, &next)) {
-		log_warn("%s: reload refused (errors above); %d rollout(s) continue unchanged\n",
-			 path, set->n);
-		return;
-	}
-	err = apply_all(dp, &next);
-	if (err) {
-		log_warn("%s: reload failed while writing the maps (%s); restoring the previous "
-			 "spec\n", path, strerror(-err));
-		apply_all(dp, set);
-		spec_set_free(&next);
-		return;
-	}
-	for (int i = 0; i < set->n; i++) {
-		struct sl_service_key key;
+	if (!next)
+		return -ENOMEM;
+	for (int i = 0; i < a->n; i++) {
+		bool kept = false;
 
-		steering_key(&set->items[i], &key);
-		if (!in_set(&next, &key)) {
-			steering_remove(&dp->maps, &key);
-			log_info("%s/%s: no longer in the spec; its VIP is not steered any more\n",
-				 set->items[i].namespace, set->items[i].name);
+		for (int k = 0; k < set->n && !kept; k++) {
+			char name[STATE_NAME_MAX];
+
+			snprintf(name, sizeof(name), "%s/%s", set->items[k].namespace,
+				 set->items[k].name);
+			kept = !strcmp(name, a->r[i]->rec.name);
+		}
+		if (!kept) {
+			rollout_stop(a->r[i]);
+			free(a->r[i]);
+			a->r[i] = NULL;
 		}
 	}
-	spec_set_free(set);
-	*set = next;
-	log_info("%s: reloaded, %d rollout(s)\n", path, set->n);
+	for (int k = 0; k < set->n; k++) {
+		const struct spec_canary *c = &set->items[k];
+		char name[STATE_NAME_MAX];
+		struct rollout *r;
+
+		snprintf(name, sizeof(name), "%s/%s", c->namespace, c->name);
+		r = find_by_name(a, name);
+		if (r) {
+			err = rollout_update(r, c, now);
+		} else {
+			r = calloc(1, sizeof(*r));
+			if (!r) {
+				err = -ENOMEM;
+			} else {
+				err = rollout_start(r, c, &a->dp.maps, a->o.state_dir, now);
+				for (int i = 0; i < c->n_ignored; i++)
+					log_info("%s: %s is accepted but not acted on by sluice\n",
+						 name, c->ignored[i]);
+			}
+		}
+		if (err) {
+			log_warn("%s: %s\n", name, strerror(-err));
+			free(r);
+			r = NULL;
+			continue;
+		}
+		next[k] = r;
+	}
+	/* compact: rollouts that failed to start are left out, logged above */
+	free(a->r);
+	a->r = next;
+	a->n = 0;
+	for (int k = 0; k < set->n; k++)
+		if (next[k])
+			a->r[a->n++] = next[k];
+	return err;
+}
+
+static void reload(struct agent *a, const char *why)
+{
+	struct spec_set set;
+
+	a->spec_sig = spec_signature(a->o.spec);
+	if (spec_set_load(a->o.spec, &set)) {
+		log_warn("%s: reload (%s) refused, errors above; %d rollout(s) continue unchanged\n",
+			 a->o.spec, why, a->n);
+		return;
+	}
+	apply_set(a, &set);
+	spec_set_free(&set);
+	log_info("%s: reloaded (%s), %d rollout(s)\n", a->o.spec, why, a->n);
+}
+
+static int command_of(const char *s, enum rollout_command *cmd)
+{
+	static const struct {
+		const char *name;
+		enum rollout_command cmd;
+	} table[] = {
+		{ "pause", CMD_PAUSE },		{ "resume", CMD_RESUME },
+		{ "promote", CMD_PROMOTE },	{ "promote-full", CMD_PROMOTE_FULL },
+		{ "abort", CMD_ABORT },		{ "retry", CMD_RETRY },
+		{ "set-weight", CMD_SET_WEIGHT },
+	};
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (!strcmp(s, table[i].name)) {
+			*cmd = table[i].cmd;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static cJSON *reply(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static cJSON *reply(bool ok, const char *fmt, ...)
+{
+	cJSON *o = cJSON_CreateObject();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddBoolToObject(o, "ok", ok);
+	cJSON_AddStringToObject(o, ok ? "message" : "error", msg);
+	return o;
+}
+
+/* "ns/name" exactly, or "name" when one namespace has it. */
+static struct rollout *resolve(struct agent *a, const char *name, char *err, size_t len)
+{
+	struct rollout *found = NULL;
+	int n = 0;
+
+	if (strchr(name, '/')) {
+		found = find_by_name(a, name);
+		if (!found)
+			snprintf(err, len, "no rollout %s", name);
+		return found;
+	}
+	for (int i = 0; i < a->n; i++) {
+		if (!strcmp(a->r[i]->spec.name, name)) {
+			found = a->r[i];
+			n++;
+		}
+	}
+	if (n == 1)
+		return found;
+	snprintf(err, len, n ? "%s is in %d namespaces: say namespace/%s" : "no rollout %s", name,
+		 n, name);
+	return NULL;
+}
+
+static cJSON *handle_request(const cJSON *req, void *ctx)
+{
+	struct agent *a = ctx;
+	const char *command = cJSON_GetObjectItemCaseSensitive(req, "command")->valuestring;
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "rollout"));
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(req, "weight_pct");
+	enum rollout_command cmd;
+	struct rollout *r;
+	char msg[512];
+	uint16_t bp = 0;
+
+	if (!strcmp(command, "ping"))
+		return reply(true, "agent pid %d, %d rollout(s)", (int)getpid(), a->n);
+	if (command_of(command, &cmd))
+		return reply(false, "unknown command \"%.64s\"", command);
+	if (!name)
+		return reply(false, "%s needs a \"rollout\" name", command);
+	r = resolve(a, name, msg, sizeof(msg));
+	if (!r)
+		return reply(false, "%s", msg);
+	if (cmd == CMD_SET_WEIGHT) {
+		double pct = cJSON_IsNumber(w) ? w->valuedouble : -1;
+
+		if (pct < 0 || pct > 100)
+			return reply(false, "set-weight needs \"weight_pct\" in 0..100");
+		bp = (uint16_t)(pct * 100 + 0.5);
+	}
+	if (rollout_command(r, cmd, bp, msg, sizeof(msg)))
+		return reply(false, "%s", msg);
+	return reply(true, "%s", msg);
 }
 
 static int attach_all(struct datapath *dp, char *ifaces)
@@ -217,57 +417,143 @@ static int attach_all(struct datapath *dp, char *ifaces)
 	return dp->n_hooks ? 0 : -EINVAL;
 }
 
+/* One agent per run dir: a second one would fight the first over the weights. */
+static int take_lock(const char *run_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (mkdir(run_dir, 0700) && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/agent.lock", run_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+static void run(struct agent *a, int sfd, int lfd)
+{
+	uint64_t last_watch = mono_ms();
+
+	while (!a->stop) {
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
+				       { .fd = lfd, .events = POLLIN } };
+		uint64_t now = mono_ms(), next = now + 1000;
+		int timeout;
+
+		for (int i = 0; i < a->n; i++)
+			if (a->r[i]->next_tick_ms < next)
+				next = a->r[i]->next_tick_ms;
+		timeout = next > now ? (int)(next - now) : 0;
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+			break;
+
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					reload(a, "SIGHUP");
+				} else {
+					log_info("%s: exiting\n", strsignal((int)si.ssi_signo));
+					a->stop = true;
+				}
+			}
+		}
+		if (p[1].revents & POLLIN)
+			api_serve_one(lfd, handle_request, a);
+
+		now = mono_ms();
+		for (int i = 0; i < a->n; i++)
+			if (a->r[i]->next_tick_ms <= now)
+				rollout_tick(a->r[i], now);
+		if (now - last_watch >= 1000) {
+			last_watch = now;
+			if (spec_signature(a->o.spec) != a->spec_sig)
+				reload(a, "spec files changed");
+		}
+	}
+}
+
 int do_agent(int argc, char **argv)
 {
-	struct agent_opts o;
+	static struct agent a;
 	struct spec_set set;
-	struct datapath dp = { 0 };
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigset_t block, old;
-	int err;
+	sigset_t mask;
+	int err, sfd = -1, lfd = -1, lock = -1;
 
-	err = parse_agent_opts(argc, argv, &o);
+	err = parse_agent_opts(argc, argv, &a.o);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
-	if (spec_set_load(o.spec, &set)) {
-		log_warn("%s: spec refused; nothing was loaded\n", o.spec);
+	a.spec_sig = spec_signature(a.o.spec);
+	if (spec_set_load(a.o.spec, &set)) {
+		log_warn("%s: spec refused; nothing was loaded\n", a.o.spec);
+		return EXIT_FAIL;
+	}
+	lock = take_lock(a.o.run_dir);
+	if (lock < 0) {
+		log_warn("%s: %s\n", a.o.run_dir,
+			 lock == -EBUSY ? "another sluice agent runs with this run dir"
+					: strerror(-lock));
+		spec_set_free(&set);
 		return EXIT_FAIL;
 	}
 
-	/* Signals are taken only in sigsuspend(), so none is lost in between. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	lfd = api_listen(a.o.run_dir);
+	if (sfd < 0 || lfd < 0) {
+		log_warn("%s: %s\n", sfd < 0 ? "signalfd" : "control socket",
+			 strerror(sfd < 0 ? errno : -lfd));
+		err = -EIO;
+		goto out;
+	}
 
-	err = dp_load(&dp, &o.dp);
+	err = dp_load(&a.dp, &a.o.dp);
 	if (err)
 		goto out;
-	err = apply_all(&dp, &set);
+	err = apply_set(&a, &set);
 	if (!err)
-		err = attach_all(&dp, o.ifaces);
+		err = attach_all(&a.dp, a.o.ifaces);
 	if (err)
 		goto cleanup;
-	log_info("agent running: %d rollout(s), pin root %s\n", set.n, dp.pin_root);
+	log_info("agent running: %d rollout(s), pin root %s, state %s, socket %s/%s\n", a.n,
+		 a.dp.pin_root, a.o.state_dir, a.o.run_dir, API_SOCKET_NAME);
 
-	while (!stop_signal) {
-		sigsuspend(&old);
-		if (reload_requested) {
-			reload_requested = 0;
-			reload(&dp, o.spec, &set);
-		}
-	}
-	log_info("%s: detaching\n", strsignal(stop_signal));
+	run(&a, sfd, lfd);
 
 cleanup:
-	dp_detach(&dp);
-	dp_unpin(&dp);
-	dp_destroy(&dp);
+	if (err || a.o.detach_on_exit) {
+		dp_detach(&a.dp);
+		dp_unpin(&a.dp);
+	} else {
+		log_info("datapath left in place: attached, pinned under %s, at the current "
+			 "weights\n", a.dp.pin_root);
+	}
+	dp_destroy(&a.dp);
 out:
+	for (int i = 0; i < a.n; i++)
+		free(a.r[i]);
+	free(a.r);
 	spec_set_free(&set);
+	if (lfd >= 0) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", a.o.run_dir, API_SOCKET_NAME);
+		unlink(path);
+		close(lfd);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	close(lock);
 	return err ? EXIT_FAIL : EXIT_OK;
 }

@@ -26,8 +26,15 @@ static int do_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{ "agent", do_agent, "load the datapath, attach it and run the rollouts of a spec" },
-	{ "status", do_status, "services, weights and per-backend counters from the pinned maps" },
+	{ "status", do_status, "rollouts: phase, weight, checks, metrics, per-backend counters" },
 	{ "check", do_check, "validate Canary specs; print every error with its path" },
+	{ "pause", do_pause, "hold a rollout where it is" },
+	{ "resume", do_resume, "let a paused rollout's analysis continue" },
+	{ "promote", do_promote, "next step now (--full: all traffic to the canary set)" },
+	{ "abort", do_abort, "roll back now (works with the agent down)" },
+	{ "retry", do_retry, "start a Failed rollout over" },
+	{ "set-weight", do_set_weight, "hold the canary weight at PERCENT; pauses analysis" },
+	{ "history", do_history, "every attempt: versions, steps, metrics, outcome" },
 	{ "version", do_version, "print the version" },
 	{ "help", do_help, "this list" },
 };

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "datapath.h"
 #include "log.h"
 #include "metrics.h"
+#include "state.h"
 #include "sluice/datapath.h"
 
 static const char *const dp_counter_names[SL_DP_COUNTERS] = {
@@ -113,12 +116,42 @@ static cJSON *version_json(const struct dp_maps *m, const struct sl_service *svc
 	return o;
 }
 
-static cJSON *service_json(const struct dp_maps *m, const struct sl_service_key *k,
-			   const struct sl_service *svc)
+/* The rollout's record from the state dir, when the agent keeps one. */
+static cJSON *rollout_json(const char *state_dir, const char *name)
+{
+	struct rollout_record r;
+	cJSON *o;
+
+	if (state_load(state_dir, name, &r))
+		return NULL;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "phase", phase_name(r.st.phase));
+	cJSON_AddNumberToObject(o, "attempt", r.attempt);
+	cJSON_AddNumberToObject(o, "failed_checks", r.st.failed_checks);
+	cJSON_AddNumberToObject(o, "threshold", r.threshold);
+	cJSON_AddNumberToObject(o, "iterations", r.st.iterations);
+	cJSON_AddNumberToObject(o, "max_weight_pct", r.max_weight_bp / 100.0);
+	cJSON_AddNumberToObject(o, "interval_ms", (double)r.interval_ms);
+	cJSON_AddBoolToObject(o, "paused", r.st.paused);
+	cJSON_AddBoolToObject(o, "manual_weight", r.st.manual);
+	cJSON_AddStringToObject(o, "last_action", r.last_action);
+	cJSON_AddStringToObject(o, "last_reason", r.last_reason);
+	cJSON_AddNumberToObject(o, "updated_unix_ms", (double)r.updated_unix_ms);
+	if (r.has_last) {
+		cJSON *w = cJSON_AddObjectToObject(o, "last_window");
+
+		cJSON_AddItemToObject(w, "canary", window_json(&r.last_canary));
+		cJSON_AddItemToObject(w, "primary", window_json(&r.last_primary));
+	}
+	return o;
+}
+
+static cJSON *service_json(const struct dp_maps *m, const char *state_dir,
+			   const struct sl_service_key *k, const struct sl_service *svc)
 {
 	struct sl_service_meta meta = { 0 };
 	char vip[INET6_ADDRSTRLEN];
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *r;
 
 	bpf_map_lookup_elem(m->meta, &svc->id, &meta);
 	inet_ntop(k->family, &k->vip, vip, sizeof(vip));
@@ -132,12 +165,23 @@ static cJSON *service_json(const struct dp_maps *m, const struct sl_service_key 
 	cJSON_AddStringToObject(o, "affinity",
 				svc->affinity == SL_AFFINITY_CLIENT ? "client" : "connection");
 	cJSON_AddBoolToObject(o, "cohorts", svc->flags & SL_SVC_F_COHORTS);
+	r = meta.name[0] ? rollout_json(state_dir, meta.name) : NULL;
+	if (r)
+		cJSON_AddItemToObject(o, "rollout", r);
 	cJSON_AddItemToObject(o, "primary", version_json(m, svc, false, meta.primary_version));
 	cJSON_AddItemToObject(o, "canary", version_json(m, svc, true, meta.canary_version));
 	return o;
 }
 
-static cJSON *status_json(const struct dp_maps *m)
+/* NAME matches "namespace/name" whole, or the name part alone. */
+static bool name_matches(const char *want, const char *full)
+{
+	const char *slash = strchr(full, '/');
+
+	return !want || !strcmp(want, full) || (slash && !strchr(want, '/') && !strcmp(want, slash + 1));
+}
+
+static cJSON *status_json(const struct dp_maps *m, const char *state_dir, const char *want)
 {
 	cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "services");
 	cJSON *dps = cJSON_AddObjectToObject(root, "datapath");
@@ -147,8 +191,13 @@ static cJSON *status_json(const struct dp_maps *m)
 
 	while (!err) {
 		k = next;
-		if (bpf_map_lookup_elem(m->services, &k, &svc) == 0)
-			cJSON_AddItemToArray(arr, service_json(m, &k, &svc));
+		if (bpf_map_lookup_elem(m->services, &k, &svc) == 0) {
+			struct sl_service_meta meta = { 0 };
+
+			bpf_map_lookup_elem(m->meta, &svc.id, &meta);
+			if (name_matches(want, meta.name))
+				cJSON_AddItemToArray(arr, service_json(m, state_dir, &k, &svc));
+		}
 		err = bpf_map_get_next_key(m->services, &k, &next);
 	}
 	for (uint32_t i = 0; i < SL_DP_COUNTERS; i++) {
@@ -196,6 +245,45 @@ static void print_version(const cJSON *v, const char *label)
 	}
 }
 
+static void print_window(const char *label, const cJSON *w)
+{
+	if (!w)
+		return;
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "has_data"))) {
+		printf(" %s: no traffic", label);
+		return;
+	}
+	printf(" %s: %.2f%% of %.0f %s ok", label, num(w, "success_rate_pct"), num(w, "total"),
+	       str(w, "basis"));
+	if (cJSON_GetObjectItemCaseSensitive(w, "latency_p99_ms"))
+		printf(", p99 %.1f ms", num(w, "latency_p99_ms"));
+}
+
+static void print_rollout(const cJSON *r)
+{
+	const cJSON *w;
+
+	if (!r)
+		return;
+	printf("  %s  attempt %.0f  failed checks %.0f/%.0f  max weight %.0f%%%s%s\n",
+	       str(r, "phase"), num(r, "attempt"), num(r, "failed_checks"), num(r, "threshold"),
+	       num(r, "max_weight_pct"),
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "paused")) ? "  (paused)" : "",
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "manual_weight"))
+		       ? "  (weight set by hand)"
+		       : "");
+	w = cJSON_GetObjectItemCaseSensitive(r, "last_window");
+	if (w) {
+		printf("  last window:");
+		print_window("canary", cJSON_GetObjectItemCaseSensitive(w, "canary"));
+		printf(" |");
+		print_window("primary", cJSON_GetObjectItemCaseSensitive(w, "primary"));
+		printf("\n");
+	}
+	if (str(r, "last_action")[0])
+		printf("  last decision: %s: %s\n", str(r, "last_action"), str(r, "last_reason"));
+}
+
 static void print_text(const cJSON *root)
 {
 	const cJSON *s, *services = cJSON_GetObjectItemCaseSensitive(root, "services");
@@ -211,6 +299,7 @@ static void print_text(const cJSON *root)
 		       str(s, "name"), vip, (int)num(s, "port"), str(s, "protocol"),
 		       num(s, "weight_pct"), str(s, "affinity"),
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "cohorts")) ? ", cohorts" : "");
+		print_rollout(cJSON_GetObjectItemCaseSensitive(s, "rollout"));
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "primary"), "primary");
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "canary"), "canary");
 	}
@@ -222,39 +311,94 @@ static void print_text(const cJSON *root)
 
 static void status_usage(FILE *f)
 {
-	fprintf(f, "Usage: sluice status [--json] [--bpffs DIR]\n"
+	fprintf(f, "Usage: sluice status [NAME] [--json] [--watch] [--bpffs DIR] [--state-dir DIR]\n"
 		   "\n"
-		   "Steered services, canary weights and per-backend counters, read from the\n"
-		   "pinned maps (works with the agent down).\n"
+		   "Each rollout's phase, canary weight, failed checks, last window's metrics per\n"
+		   "version, and per-backend counters, read from the pinned maps and the state\n"
+		   "dir (works with the agent down). NAME is namespace/name or a unique name.\n"
 		   "\n"
-		   "  -j, --json        one JSON object; errors as {\"error\": \"...\"}\n"
-		   "  -b, --bpffs DIR   pin root (default %s)\n"
-		   "  -h, --help        this text\n",
-		DP_DEFAULT_PIN_ROOT);
+		   "  -j, --json          one JSON object; errors as {\"error\": \"...\"}\n"
+		   "  -w, --watch         redraw every second until interrupted\n"
+		   "  -b, --bpffs DIR     pin root (default %s)\n"
+		   "      --state-dir DIR (default %s)\n"
+		   "      --run-dir DIR   accepted for symmetry with the other commands\n"
+		   "  -h, --help          this text\n",
+		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR);
+}
+
+static int status_once(const char *pin_root, const char *state_dir, const char *want, bool json,
+		       bool watch)
+{
+	struct dp_maps m;
+	cJSON *root, *services;
+	int err = dp_maps_open_pinned(&m, pin_root);
+
+	if (err) {
+		cli_error(json, "no sluice datapath pinned at %s (%s): is the agent running with "
+				"--bpffs %s?", pin_root, strerror(-err), pin_root);
+		return EXIT_FAIL;
+	}
+	root = status_json(&m, state_dir, want);
+	services = cJSON_GetObjectItemCaseSensitive(root, "services");
+	if (want && cJSON_GetArraySize(services) == 0) {
+		cli_error(json, "no rollout %s in the pinned maps", want);
+		err = -ENOENT;
+	} else if (json) {
+		char *s = cJSON_PrintUnformatted(root);
+
+		printf("%s\n", s);
+		free(s);
+	} else {
+		if (watch)
+			printf("\033[H\033[2J"); /* home and clear: redraw in place */
+		print_text(root);
+		fflush(stdout);
+	}
+	cJSON_Delete(root);
+	dp_maps_close(&m);
+	return err ? EXIT_FAIL : EXIT_OK;
+}
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
 }
 
 int do_status(int argc, char **argv)
 {
+	enum { O_STATE = 256, O_RUN };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "watch", no_argument, NULL, 'w' },
 		{ "bpffs", required_argument, NULL, 'b' },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *pin_root = DP_DEFAULT_PIN_ROOT;
-	bool json = false;
-	struct dp_maps m;
-	cJSON *root;
-	int c, err;
+	const char *pin_root = DP_DEFAULT_PIN_ROOT, *state_dir = STATE_DEFAULT_DIR, *want = NULL;
+	bool json = false, watch = false;
+	int c, ret;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jb:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jwb:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
 			break;
+		case 'w':
+			watch = true;
+			break;
 		case 'b':
 			pin_root = optarg;
+			break;
+		case O_STATE:
+			state_dir = optarg;
+			break;
+		case O_RUN:
 			break;
 		case 'h':
 			status_usage(stdout);
@@ -264,26 +408,21 @@ int do_status(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (optind < argc)
+		want = argv[optind++];
 	if (optind < argc) {
 		cli_error(json, "unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	err = dp_maps_open_pinned(&m, pin_root);
-	if (err) {
-		cli_error(json, "no sluice datapath pinned at %s (%s): is the agent running with "
-				"--bpffs %s?", pin_root, strerror(-err), pin_root);
-		return EXIT_FAIL;
-	}
-	root = status_json(&m);
-	if (json) {
-		char *s = cJSON_PrintUnformatted(root);
+	if (!watch)
+		return status_once(pin_root, state_dir, want, json, false);
 
-		printf("%s\n", s);
-		free(s);
-	} else {
-		print_text(root);
-	}
-	cJSON_Delete(root);
-	dp_maps_close(&m);
-	return EXIT_OK;
+	signal(SIGINT, on_watch_signal);
+	signal(SIGTERM, on_watch_signal);
+	do {
+		ret = status_once(pin_root, state_dir, want, json, true);
+		for (int i = 0; i < 10 && !watch_stop; i++)
+			usleep(100 * 1000);
+	} while (!watch_stop);
+	return ret;
 }

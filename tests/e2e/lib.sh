@@ -30,6 +30,10 @@ CLUSTER_PODS=${CLUSTER_PODS:-"p1:1 p2:2 c1:3"}
 VIP4=198.19.0.10
 VIP6=fd00:5c:ff::10
 CLUSTER_PIDS=()
+STATE_DIR=$WORK/state
+RUN_DIR=$WORK/run
+# sluice CLI against this cluster's agent, maps and state
+sl() { "$SLUICE" "$@" --bpffs "$PIN_ROOT" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR"; }
 
 ns() { echo "$P-$1"; }
 # Run in a host's namespace (for clients and servers).
@@ -97,12 +101,15 @@ wait_http() {
 start_agent() {
 	local spec=$1; shift
 	(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$spec" --iface cli0 \
-		--bpffs "$PIN_ROOT" "$@" >"$WORK/agent.log" 2>&1) &
+		--bpffs "$PIN_ROOT" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" "$@" \
+		>>"$WORK/agent.log" 2>&1) &
 	AGENT_PID=$!
 	CLUSTER_PIDS+=($AGENT_PID)
 	local i
+	local before
+	before=$(grep -c "agent running" "$WORK/agent.log" 2>/dev/null)
 	for i in $(seq 100); do
-		grep -q "agent running" "$WORK/agent.log" 2>/dev/null && return 0
+		[ "$(grep -c "agent running" "$WORK/agent.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -143,7 +143,7 @@ ok $? "no request of a connection opened before the change reached the canary ($
 # A bad spec on reload changes nothing.
 echo "spec: [broken" >"$WORK/spec/web.yaml"
 kill -HUP "$AGENT_PID"; sleep 0.5
-grep -q "reload refused" "$WORK/agent.log"
+grep -q "reload (.*) refused" "$WORK/agent.log"
 ok $? "a broken spec reload is refused and logged"
 w=$("$SLUICE" status --json --bpffs "$PIN_ROOT" | jq '.services | length')
 body=$(in_ns client curl -s --max-time 3 "http://$VIP4/")
@@ -159,10 +159,21 @@ else
 	skip "bpftool inspection" "bpftool is not installed"
 fi
 
+# SIGTERM: the agent goes, the datapath stays (attached, pinned, at its weights).
+stop_agent
+left=$(in_node tc filter show dev cli0 ingress)
+body=$(in_ns client curl -s --max-time 3 "http://$VIP4/")
+[ -n "$left" ] && [ -e "$PIN_ROOT/sl_services" ] && [ "$body" = c1 ]
+ok $? "SIGTERM: the agent exits, the datapath keeps steering without it (got '$body')"
+
+# A new agent adopts it; with --detach-on-exit it removes everything when it goes.
+spec "$WORK/spec/web.yaml" 100; sed -i '/^---$/d' "$WORK/spec/web.yaml"
+start_agent "$WORK/spec" --detach-on-exit
+ok $? "a new agent adopts the pinned datapath"
 stop_agent
 left=$(in_node tc filter show dev cli0 ingress; in_node tc filter show dev cli0 egress)
 [ -z "$left" ] && [ ! -e "$PIN_ROOT" ]
-ok $? "SIGTERM: the agent detached its filters and removed its pins"
+ok $? "--detach-on-exit: the agent detached its filters and removed its pins"
 body=$(in_ns client curl -s --max-time 3 "http://198.18.3.2:8080/")
 [ "$body" = c1 ]
 ok $? "after the agent is gone, direct traffic still flows"

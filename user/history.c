@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * `sluice history [NAME]`: the audit log read back as attempts: for each
+ * rollout and attempt, the versions, every decision with its weight change
+ * and the metrics behind it, and the outcome. Reads history.jsonl from the
+ * state dir, so it needs no agent.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "state.h"
+
+static void history_usage(FILE *f)
+{
+	fprintf(f, "Usage: sluice history [NAME] [--json] [--state-dir DIR]\n"
+		   "\n"
+		   "Every attempt of every rollout (or of NAME): primary and canary versions,\n"
+		   "each decision with its weight step, the metric snapshot behind it, the\n"
+		   "outcome and the reason. --json prints an array of attempts.\n"
+		   "Default --state-dir %s.\n", STATE_DEFAULT_DIR);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+
+	return s ? s : "";
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k));
+
+	return v == v ? v : 0;
+}
+
+static bool matches(const char *want, const char *full)
+{
+	const char *slash = strchr(full, '/');
+
+	return !want || !strcmp(want, full) || (slash && !strchr(want, '/') && !strcmp(want, slash + 1));
+}
+
+/* The attempt object for (rollout, attempt), created on first sight. */
+static cJSON *attempt_of(cJSON *attempts, const cJSON *rec)
+{
+	cJSON *a;
+
+	cJSON_ArrayForEach(a, attempts) {
+		if (!strcmp(str(a, "rollout"), str(rec, "rollout")) &&
+		    num(a, "attempt") == num(rec, "attempt"))
+			return a;
+	}
+	a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "rollout", str(rec, "rollout"));
+	cJSON_AddNumberToObject(a, "attempt", num(rec, "attempt"));
+	cJSON_AddStringToObject(a, "primary_version", str(rec, "primary_version"));
+	cJSON_AddStringToObject(a, "canary_version", str(rec, "canary_version"));
+	cJSON_AddStringToObject(a, "started", str(rec, "time"));
+	cJSON_AddStringToObject(a, "ended", str(rec, "time"));
+	cJSON_AddStringToObject(a, "outcome", str(rec, "phase"));
+	cJSON_AddStringToObject(a, "reason", str(rec, "reason"));
+	cJSON_AddArrayToObject(a, "decisions");
+	cJSON_AddItemToArray(attempts, a);
+	return a;
+}
+
+static void print_window(const cJSON *w, const char *label)
+{
+	if (!w)
+		return;
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "has_data"))) {
+		printf(" %s -", label);
+		return;
+	}
+	printf(" %s %.2f%%", label, num(w, "success_rate_pct"));
+	if (cJSON_GetObjectItemCaseSensitive(w, "latency_p99_ms"))
+		printf(" p99 %.1fms", num(w, "latency_p99_ms"));
+}
+
+static void print_attempts(const cJSON *attempts)
+{
+	const cJSON *a, *d;
+
+	if (cJSON_GetArraySize(attempts) == 0)
+		printf("no history\n");
+	cJSON_ArrayForEach(a, attempts) {
+		printf("%s  attempt %.0f  %s -> %s  %s .. %s  %s\n", str(a, "rollout"),
+		       num(a, "attempt"), str(a, "primary_version"), str(a, "canary_version"),
+		       str(a, "started"), str(a, "ended"), str(a, "outcome"));
+		cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(a, "decisions")) {
+			const cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "window");
+			const char *t = str(d, "time");
+
+			printf("  %s  %-8s %6.2f%% -> %6.2f%%  %-11s", strlen(t) > 11 ? t + 11 : t,
+			       str(d, "action"), num(d, "weight_from_pct"), num(d, "weight_pct"),
+			       str(d, "phase"));
+			if (w) {
+				print_window(cJSON_GetObjectItemCaseSensitive(w, "canary"), "canary");
+				print_window(cJSON_GetObjectItemCaseSensitive(w, "primary"), "| primary");
+			}
+			printf("  [%s] %s\n", str(d, "by"), str(d, "reason"));
+		}
+		printf("  outcome: %s: %s\n\n", str(a, "outcome"), str(a, "reason"));
+	}
+}
+
+int do_history(int argc, char **argv)
+{
+	enum { O_STATE = 256, O_RUN };
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "run-dir", required_argument, NULL, O_RUN },
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *state_dir = STATE_DEFAULT_DIR, *want = NULL;
+	bool json = false;
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	cJSON *attempts;
+	FILE *f;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jb:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case O_STATE:
+			state_dir = optarg;
+			break;
+		case O_RUN:
+		case 'b':
+			break; /* accepted so one set of options fits every command */
+		case 'h':
+			history_usage(stdout);
+			return EXIT_OK;
+		default:
+			history_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		want = argv[optind++];
+	if (optind < argc) {
+		cli_error(json, "unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "%s/history.jsonl", state_dir);
+	f = fopen(path, "r");
+	if (!f && errno != ENOENT) {
+		cli_error(json, "%s: %s", path, strerror(errno));
+		return EXIT_FAIL;
+	}
+	attempts = cJSON_CreateArray();
+	while (f && getline(&line, &cap, f) > 0) {
+		cJSON *rec = cJSON_Parse(line), *a;
+
+		/* a torn last line (a crash mid-write) is skipped, not fatal */
+		if (!rec || !matches(want, str(rec, "rollout"))) {
+			cJSON_Delete(rec);
+			continue;
+		}
+		a = attempt_of(attempts, rec);
+		cJSON_ReplaceItemInObjectCaseSensitive(a, "ended",
+						       cJSON_CreateString(str(rec, "time")));
+		cJSON_ReplaceItemInObjectCaseSensitive(a, "outcome",
+						       cJSON_CreateString(str(rec, "phase")));
+		cJSON_ReplaceItemInObjectCaseSensitive(a, "reason",
+						       cJSON_CreateString(str(rec, "reason")));
+		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(a, "decisions"), rec);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	if (want && cJSON_GetArraySize(attempts) == 0) {
+		cli_error(json, "no history for %s in %s", want, path);
+		cJSON_Delete(attempts);
+		return EXIT_FAIL;
+	}
+	if (json) {
+		char *s = cJSON_PrintUnformatted(attempts);
+
+		printf("%s\n", s);
+		free(s);
+	} else {
+		print_attempts(attempts);
+	}
+	cJSON_Delete(attempts);
+	return EXIT_OK;
+}

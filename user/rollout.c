@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The agent side of a rollout. Windows: every tick takes a snapshot of both
+ * versions' cumulative counters (kept in a small ring); a metric's window
+ * is the newest snapshot minus the newest one at least a window older. The
+ * counters come from the kernel, so a window is exact to the tick.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "rollout.h"
+#include "steering.h"
+
+uint64_t rollout_revision(const struct spec_canary *c)
+{
+	const struct spec_version_set *sets[] = { &c->primary, &c->canary };
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a, 64 bit */
+
+#define MIX(p, n)                                                            \
+	do {                                                                 \
+		const unsigned char *_b = (const unsigned char *)(p);       \
+		for (size_t _i = 0; _i < (n); _i++)                          \
+			h = (h ^ _b[_i]) * 1099511628211ULL;                 \
+	} while (0)
+	for (int s = 0; s < 2; s++) {
+		MIX(sets[s]->version, strlen(sets[s]->version) + 1);
+		for (int i = 0; i < sets[s]->n_endpoints; i++) {
+			MIX(&sets[s]->endpoints[i].addr.addr, sizeof(union sl_addr));
+			MIX(&sets[s]->endpoints[i].port, sizeof(uint16_t));
+		}
+	}
+#undef MIX
+	return h;
+}
+
+int rollout_read_counters(const struct dp_maps *m, const struct spec_canary *c,
+			  struct counters v[2])
+{
+	static uint64_t hist[SL_LAT_BUCKETS];
+	struct sl_service_key key;
+	struct sl_service svc;
+	uint32_t bank;
+
+	memset(v, 0, 2 * sizeof(*v));
+	steering_key(c, &key);
+	if (bpf_map_lookup_elem(m->services, &key, &svc))
+		return -errno;
+	bank = !!(svc.flags & SL_SVC_F_BANK1);
+	for (uint32_t i = 0; i < (uint32_t)svc.primary_count + svc.canary_count; i++) {
+		uint32_t slot = sl_slot_index(svc.id, bank, i), id;
+		struct sl_backend_stats st;
+
+		if (bpf_map_lookup_elem(m->slots, &slot, &id) || dp_backend_stats(m, id, &st) ||
+		    dp_backend_latency(m, id, hist))
+			continue;
+		counters_add_backend(&v[i < svc.primary_count ? SL_PRIMARY : SL_CANARY], &st, hist);
+	}
+	return 0;
+}
+
+static uint64_t longest_window(const struct spec_canary *c)
+{
+	uint64_t w = c->analysis.interval_ms;
+
+	for (int i = 0; i < c->analysis.n_metrics; i++)
+		if (c->analysis.metrics[i].interval_ms > w)
+			w = c->analysis.metrics[i].interval_ms;
+	return w;
+}
+
+static void snaps_reset(struct rollout *r)
+{
+	uint64_t interval = r->spec.analysis.interval_ms ? r->spec.analysis.interval_ms : 1000;
+	uint64_t window = longest_window(&r->spec);
+	uint64_t ticks = (window + interval - 1) / interval;
+
+	r->n_snaps = 0;
+	r->head = -1;
+	if (ticks + 1 <= ROLLOUT_MAX_SNAPS) {
+		r->spacing_ms = interval;
+		r->cap_snaps = (int)ticks + 1;
+	} else {
+		r->spacing_ms = (window + ROLLOUT_MAX_SNAPS - 2) / (ROLLOUT_MAX_SNAPS - 1);
+		r->cap_snaps = ROLLOUT_MAX_SNAPS;
+	}
+}
+
+static void snaps_push(struct rollout *r, uint64_t now_ms, const struct counters v[2])
+{
+	if (r->n_snaps && now_ms + r->spec.analysis.interval_ms / 2 <
+				  r->snaps[r->head].t_ms + r->spacing_ms) {
+		/* too close to the last kept one: refresh the newest in place */
+		memcpy(r->snaps[r->head].v, v, 2 * sizeof(*v));
+		r->snaps[r->head].t_ms = now_ms;
+		return;
+	}
+	r->head = (r->head + 1) % r->cap_snaps;
+	r->snaps[r->head].t_ms = now_ms;
+	memcpy(r->snaps[r->head].v, v, 2 * sizeof(*v));
+	if (r->n_snaps < r->cap_snaps)
+		r->n_snaps++;
+}
+
+/* The window ending now of length @window_ms: newest minus the right older snapshot. */
+static bool snaps_window(const struct rollout *r, uint64_t window_ms, int version,
+			 struct counters *out)
+{
+	const struct snapshot *now, *base = NULL;
+	uint64_t slack = r->spec.analysis.interval_ms / 2;
+
+	if (r->n_snaps < 2)
+		return false;
+	now = &r->snaps[r->head];
+	for (int k = 1; k < r->n_snaps; k++) {
+		const struct snapshot *s = &r->snaps[(r->head - k + r->cap_snaps) % r->cap_snaps];
+
+		base = s; /* the oldest so far, if none is old enough */
+		if (s->t_ms + window_ms <= now->t_ms + slack)
+			break;
+	}
+	counters_delta(out, &now->v[version], &base->v[version]);
+	return true;
+}
+
+static cJSON *decision_json(const struct rollout *r, const struct decision *d,
+			    const struct check_result *check, const char *by)
+{
+	cJSON *o = cJSON_CreateObject();
+	char t[40], rev[24];
+
+	unix_ms_format(now_unix_ms(), t, sizeof(t));
+	cJSON_AddStringToObject(o, "time", t);
+	cJSON_AddStringToObject(o, "rollout", r->rec.name);
+	cJSON_AddNumberToObject(o, "attempt", r->rec.attempt);
+	snprintf(rev, sizeof(rev), "%016llx", (unsigned long long)r->rec.revision);
+	cJSON_AddStringToObject(o, "revision", rev);
+	cJSON_AddStringToObject(o, "primary_version", r->spec.primary.version);
+	cJSON_AddStringToObject(o, "canary_version", r->spec.canary.version);
+	cJSON_AddStringToObject(o, "by", by);
+	cJSON_AddStringToObject(o, "action", action_name(d->action));
+	cJSON_AddStringToObject(o, "phase_from", phase_name(d->from_phase));
+	cJSON_AddStringToObject(o, "phase", phase_name(d->to_phase));
+	cJSON_AddNumberToObject(o, "weight_from_pct", d->from_bp / 100.0);
+	cJSON_AddNumberToObject(o, "weight_pct", d->to_bp / 100.0);
+	cJSON_AddNumberToObject(o, "failed_checks", r->rec.st.failed_checks);
+	cJSON_AddNumberToObject(o, "threshold", r->rec.threshold);
+	cJSON_AddStringToObject(o, "reason", d->reason);
+	if (check) {
+		cJSON *c = cJSON_AddObjectToObject(o, "check");
+		cJSON *arr = cJSON_AddArrayToObject(c, "metrics");
+
+		cJSON_AddBoolToObject(c, "passed", check->passed);
+		for (int i = 0; i < check->n; i++) {
+			const struct metric_result *m = &check->m[i];
+			cJSON *e = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(e, "name", m->kind == SPEC_METRIC_SUCCESS_RATE
+								   ? "request-success-rate"
+								   : "request-duration");
+			cJSON_AddNumberToObject(e, "window_ms", (double)m->window_ms);
+			cJSON_AddBoolToObject(e, "no_data", m->no_data);
+			if (!m->no_data)
+				cJSON_AddNumberToObject(e, "value", m->value);
+			cJSON_AddNumberToObject(e, "threshold", m->threshold);
+			cJSON_AddBoolToObject(e, "passed", m->passed);
+			cJSON_AddItemToArray(arr, e);
+		}
+	}
+	if (r->rec.has_last) {
+		cJSON *w = cJSON_AddObjectToObject(o, "window");
+
+		cJSON_AddItemToObject(w, "canary", window_json(&r->rec.last_canary));
+		cJSON_AddItemToObject(w, "primary", window_json(&r->rec.last_primary));
+	}
+	return o;
+}
+
+/* Apply a decision: the weight to the datapath, then the record and the log. */
+static void commit(struct rollout *r, const struct decision *d, const struct check_result *check,
+		   const char *by)
+{
+	struct sl_service_key key;
+	cJSON *rec;
+	int err;
+
+	if (d->to_bp != d->from_bp) {
+		steering_key(&r->spec, &key);
+		err = steering_set_weight(r->maps, &key, d->to_bp);
+		if (err)
+			log_warn("%s: writing weight %.2f%%: %s\n", r->rec.name, d->to_bp / 100.0,
+				 strerror(-err));
+	}
+	r->rec.updated_unix_ms = now_unix_ms();
+	snprintf(r->rec.last_action, sizeof(r->rec.last_action), "%s", action_name(d->action));
+	snprintf(r->rec.last_reason, sizeof(r->rec.last_reason), "%s", d->reason);
+	state_save(r->state_dir, &r->rec);
+	rec = decision_json(r, d, check, by);
+	history_append(r->state_dir, rec);
+	cJSON_Delete(rec);
+	log_info("%s: %s %s, weight %.2f%% -> %.2f%%: %s\n", r->rec.name, phase_name(d->to_phase),
+		 action_name(d->action), d->from_bp / 100.0, d->to_bp / 100.0, d->reason);
+}
+
+static void fill_record_spec(struct rollout *r)
+{
+	snprintf(r->rec.name, sizeof(r->rec.name), "%s/%s", r->spec.namespace, r->spec.name);
+	snprintf(r->rec.primary_version, sizeof(r->rec.primary_version), "%s",
+		 r->spec.primary.version);
+	snprintf(r->rec.canary_version, sizeof(r->rec.canary_version), "%s",
+		 r->spec.canary.version);
+	r->rec.threshold = r->spec.analysis.threshold > 0 ? r->spec.analysis.threshold : 1;
+	r->rec.max_weight_bp = analysis_max_weight(&r->spec.analysis);
+	r->rec.interval_ms = r->spec.analysis.interval_ms;
+	r->rec.revision = rollout_revision(&r->spec);
+}
+
+/* A new attempt: Initialized at 0% (or held at steering.weight by hand). */
+static void new_attempt(struct rollout *r, const char *why)
+{
+	struct decision d = { 0 };
+
+	d.from_bp = r->rec.st.weight_bp;
+	d.from_phase = r->rec.st.phase;
+	analysis_restart(&r->rec.st);
+	r->rec.attempt++;
+	r->rec.started_unix_ms = now_unix_ms();
+	r->rec.has_last = false;
+	if (r->spec.has_initial_weight) {
+		r->rec.st.weight_bp = (uint16_t)r->spec.initial_weight;
+		r->rec.st.manual = true;
+		r->rec.st.phase = PHASE_WAITING;
+	}
+	d.action = ACT_NONE;
+	d.to_bp = r->rec.st.weight_bp;
+	d.to_phase = r->rec.st.phase;
+	snprintf(d.reason, sizeof(d.reason), "%s: %s -> %s%s", why, r->spec.primary.version,
+		 r->spec.canary.version,
+		 r->spec.has_initial_weight ? "; weight held at spec.steering.weight" : "");
+	snaps_reset(r);
+	commit(r, &d, NULL, "agent");
+}
+
+int rollout_start(struct rollout *r, const struct spec_canary *c, const struct dp_maps *m,
+		  const char *state_dir, uint64_t now_ms)
+{
+	struct rollout_record saved = { 0 };
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->spec = *c;
+	r->maps = m;
+	r->state_dir = state_dir;
+	fill_record_spec(r);
+	snaps_reset(r);
+
+	err = state_load(state_dir, r->rec.name, &saved);
+	if (err == 0 && saved.revision == r->rec.revision) {
+		/* The same revision: carry on exactly where the last agent was. */
+		r->rec.attempt = saved.attempt;
+		r->rec.st = saved.st;
+		r->rec.started_unix_ms = saved.started_unix_ms;
+		r->rec.has_last = saved.has_last;
+		r->rec.last_canary = saved.last_canary;
+		r->rec.last_primary = saved.last_primary;
+		snprintf(r->rec.last_action, sizeof(r->rec.last_action), "%s", saved.last_action);
+		snprintf(r->rec.last_reason, sizeof(r->rec.last_reason), "%s", saved.last_reason);
+		log_info("%s: resuming attempt %d: %s at %.2f%%, %d failed check(s)\n",
+			 r->rec.name, r->rec.attempt, phase_name(r->rec.st.phase),
+			 r->rec.st.weight_bp / 100.0, r->rec.st.failed_checks);
+	} else {
+		if (err == 0)
+			r->rec.attempt = saved.attempt;
+		analysis_restart(&r->rec.st);
+	}
+	err = steering_apply(m, &r->spec, r->rec.st.weight_bp, &r->svc_id);
+	if (err)
+		return err;
+	if (r->rec.started_unix_ms == 0 || saved.revision != r->rec.revision)
+		new_attempt(r, r->rec.attempt ? "new revision" : "rollout loaded");
+	r->next_tick_ms = now_ms + r->spec.analysis.interval_ms;
+	return 0;
+}
+
+int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_ms)
+{
+	uint64_t rev = rollout_revision(c);
+	bool restart = rev != r->rec.revision;
+	bool new_fixed_weight = c->has_initial_weight &&
+				(!r->spec.has_initial_weight ||
+				 r->spec.initial_weight != c->initial_weight);
+	int err;
+
+	r->spec = *c;
+	fill_record_spec(r);
+	err = steering_apply(r->maps, &r->spec, restart ? 0 : r->rec.st.weight_bp, &r->svc_id);
+	if (err)
+		return err;
+	if (restart) {
+		/* A changed canary set restarts the analysis, as Flagger does. */
+		r->rec.st.weight_bp = 0;
+		new_attempt(r, "new revision");
+		r->next_tick_ms = now_ms + r->spec.analysis.interval_ms;
+	} else {
+		snaps_reset(r); /* the windows may have changed length */
+		if (new_fixed_weight) {
+			/* a new spec.steering.weight is a set-weight written in the spec */
+			struct decision d;
+
+			if (!analysis_command(&r->spec, &r->rec.st, CMD_SET_WEIGHT,
+					      (uint16_t)c->initial_weight, &d)) {
+				snprintf(d.reason, sizeof(d.reason),
+					 "weight set to %.2f%% by spec.steering.weight",
+					 c->initial_weight / 100.0);
+				commit(r, &d, NULL, "spec");
+			}
+		}
+	}
+	return 0;
+}
+
+void rollout_tick(struct rollout *r, uint64_t now_ms)
+{
+	struct counters v[2], w[2];
+	struct window_metrics wm[SPEC_MAX_METRICS];
+	struct check_result check, *cp = NULL;
+	struct decision d;
+	uint64_t first_window = r->spec.analysis.n_metrics ? r->spec.analysis.metrics[0].interval_ms
+							   : r->spec.analysis.interval_ms;
+
+	r->next_tick_ms += r->spec.analysis.interval_ms;
+	if (r->next_tick_ms <= now_ms) /* we fell behind (suspend, load): do not burst */
+		r->next_tick_ms = now_ms + r->spec.analysis.interval_ms;
+
+	if (rollout_read_counters(r->maps, &r->spec, v)) {
+		log_warn("%s: its service entry is gone from the maps; re-applying\n", r->rec.name);
+		steering_apply(r->maps, &r->spec, r->rec.st.weight_bp, &r->svc_id);
+		return;
+	}
+	snaps_push(r, now_ms, v);
+
+	/* The last window of each version, for status and the audit log. */
+	if (snaps_window(r, first_window, SL_CANARY, &w[SL_CANARY]) &&
+	    snaps_window(r, first_window, SL_PRIMARY, &w[SL_PRIMARY])) {
+		metrics_compute(&w[SL_CANARY], &r->rec.last_canary);
+		metrics_compute(&w[SL_PRIMARY], &r->rec.last_primary);
+		r->rec.has_last = true;
+	}
+
+	if (analysis_needs_check(&r->spec, &r->rec.st)) {
+		for (int i = 0; i < r->spec.analysis.n_metrics; i++) {
+			struct counters cw;
+
+			if (snaps_window(r, r->spec.analysis.metrics[i].interval_ms, SL_CANARY, &cw))
+				metrics_compute(&cw, &wm[i]);
+			else
+				memset(&wm[i], 0, sizeof(wm[i]));
+		}
+		analysis_judge(&r->spec.analysis, wm, &check);
+		cp = &check;
+	}
+	analysis_tick(&r->spec, &r->rec.st, cp, &d);
+	if (d.action == ACT_NONE) {
+		/* nothing decided: keep status fresh without filling the audit log */
+		r->rec.updated_unix_ms = now_unix_ms();
+		state_save(r->state_dir, &r->rec);
+		return;
+	}
+	commit(r, &d, cp, "analysis");
+}
+
+int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight_bp, char *msg,
+		    size_t msg_len)
+{
+	struct decision d;
+	int err = analysis_command(&r->spec, &r->rec.st, cmd, weight_bp, &d);
+
+	if (err) {
+		snprintf(msg, msg_len, "%s: %s", r->rec.name, d.reason);
+		return err;
+	}
+	if (cmd == CMD_RETRY) {
+		r->rec.attempt++;
+		r->rec.started_unix_ms = now_unix_ms();
+		r->rec.has_last = false;
+		snaps_reset(r);
+	}
+	commit(r, &d, NULL, "person");
+	snprintf(msg, msg_len, "%s: %s, canary weight %.2f%% (%s)", r->rec.name,
+		 phase_name(r->rec.st.phase), r->rec.st.weight_bp / 100.0, d.reason);
+	return 0;
+}
+
+void rollout_stop(struct rollout *r)
+{
+	struct sl_service_key key;
+
+	steering_key(&r->spec, &key);
+	steering_remove(r->maps, &key);
+	state_remove(r->state_dir, r->rec.name);
+	log_info("%s: no longer in the spec; its VIP is not steered any more\n", r->rec.name);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One rollout inside the agent: its spec, its persisted record, and the
+ * counter snapshots its metric windows are cut from. Ties the pure
+ * analysis to the world: reads the datapath's counters, writes the weight,
+ * appends to the audit log and saves the record at every decision.
+ */
+#ifndef SLUICE_ROLLOUT_H
+#define SLUICE_ROLLOUT_H
+
+#include <stdint.h>
+
+#include "analysis.h"
+#include "datapath.h"
+#include "metrics.h"
+#include "spec.h"
+#include "state.h"
+
+/* Snapshots kept per rollout: windows are cut at this granularity at worst. */
+#define ROLLOUT_MAX_SNAPS 16
+
+struct snapshot {
+	uint64_t t_ms; /* monotonic */
+	struct counters v[2]; /* SL_PRIMARY, SL_CANARY */
+};
+
+struct rollout {
+	struct spec_canary spec;
+	struct rollout_record rec;
+	const struct dp_maps *maps;
+	const char *state_dir;
+	uint32_t svc_id;
+	uint64_t next_tick_ms; /* monotonic */
+	uint64_t spacing_ms; /* between snapshots */
+	int n_snaps, cap_snaps, head; /* ring: head is the newest */
+	struct snapshot snaps[ROLLOUT_MAX_SNAPS];
+};
+
+/** rollout_revision() - a hash of what the rollout steers between: both version sets. */
+uint64_t rollout_revision(const struct spec_canary *c);
+
+/**
+ * rollout_start() - take a rollout on: resume its saved record when the
+ * revision is the same, otherwise start a new attempt; program the maps at
+ * the record's weight. Return: 0 or -errno (logged).
+ */
+int rollout_start(struct rollout *r, const struct spec_canary *c, const struct dp_maps *m,
+		  const char *state_dir, uint64_t now_ms);
+
+/** rollout_update() - a reloaded spec for the same rollout (a new revision restarts it). */
+int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_ms);
+
+/** rollout_tick() - one analysis interval: snapshot, judge, decide, apply, record. */
+void rollout_tick(struct rollout *r, uint64_t now_ms);
+
+/**
+ * rollout_command() - a person's command (pause, resume, ...). @msg gets
+ * what happened or why not. Return: 0 or -EINVAL.
+ */
+int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight_bp, char *msg,
+		    size_t msg_len);
+
+/** rollout_stop() - the rollout left the spec: stop steering its VIP, forget its record. */
+void rollout_stop(struct rollout *r);
+
+/** rollout_read_counters() - both versions' counters now, summed over their backends. */
+int rollout_read_counters(const struct dp_maps *m, const struct spec_canary *c,
+			  struct counters v[2]);
+
+#endif /* SLUICE_ROLLOUT_H */
