@@ -107,9 +107,9 @@ start_agent() {
 	CLUSTER_PIDS+=($AGENT_PID)
 	local i
 	local before
-	before=$(grep -c "agent running" "$WORK/agent.log" 2>/dev/null)
+	before=$(grep -c "agent running" "$WORK/agent.log" 2>/dev/null || true)
 	for i in $(seq 100); do
-		[ "$(grep -c "agent running" "$WORK/agent.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
+		[ "$(grep -c "agent running" "$WORK/agent.log" 2>/dev/null || true)" -gt "${before:-0}" ] && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
