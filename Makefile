@@ -46,7 +46,8 @@ help: ## this list
 
 # Debian packages the build and the tests need; installs only what is missing.
 DEB_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
-	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps
+	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps \
+	nginx-light
 deps: ## install missing build/test packages with apt-get
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
