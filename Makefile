@@ -37,7 +37,7 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps test test-unit test-bpf test-e2e demo bench clean help
+.PHONY: all deps test test-unit test-bpf test-e2e demo bench bench-rollback clean help
 
 all: $(BUILD)/sluice $(TOOLS) ## build the agent/CLI and the test tools
 
@@ -107,6 +107,9 @@ demo: all ## a namespace cluster with a live rollout (root)
 
 bench: all $(BUILD)/tests/bench_datapath ## datapath ns/packet figures (root)
 	$(Q)$(BUILD)/tests/bench_datapath
+
+bench-rollback: all ## time and failed requests from a failing canary to weight 0 (root)
+	$(Q)tools/bench-rollback.sh
 
 $(BUILD)/tests/bench_datapath: tests/bpf/bench_datapath.c tests/bpf/pkt.h $(LIB_OBJS) $(SKELS) | $(BUILD)/tests
 	$(call msg,BENCH,$@)
