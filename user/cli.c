@@ -7,10 +7,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "json_util.h"
 
 void cli_error(bool json, const char *fmt, ...)
 {
@@ -22,14 +24,19 @@ void cli_error(bool json, const char *fmt, ...)
 	va_end(ap);
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 
 		cJSON_AddStringToObject(o, "error", msg);
-		s = cJSON_PrintUnformatted(o);
-		printf("%s\n", s);
-		free(s);
+		json_print_line(o);
 		cJSON_Delete(o);
 	} else {
 		fprintf(stderr, "sluice: %s\n", msg);
 	}
+}
+
+bool cli_name_matches(const char *want, const char *full)
+{
+	const char *slash = strchr(full, '/');
+
+	return !want || !strcmp(want, full) ||
+	       (slash && !strchr(want, '/') && !strcmp(want, slash + 1));
 }

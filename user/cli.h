@@ -33,4 +33,7 @@ int do_history(int argc, char **argv);
 /** cli_error() - an error for a person, or {"error": ...} in JSON mode. */
 void cli_error(bool json, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** cli_name_matches() - NAME (or NULL: all) is "namespace/name" whole, or its name part. */
+bool cli_name_matches(const char *want, const char *full);
+
 #endif /* SLUICE_CLI_H */

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "cli.h"
 #include "datapath.h"
+#include "json_util.h"
 #include "state.h"
 #include "steering.h"
 
@@ -132,13 +133,10 @@ static void say(bool json, bool ok, const char *msg)
 {
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 
 		cJSON_AddBoolToObject(o, "ok", ok);
 		cJSON_AddStringToObject(o, ok ? "message" : "error", msg);
-		s = cJSON_PrintUnformatted(o);
-		printf("%s\n", s);
-		free(s);
+		json_print_line(o);
 		cJSON_Delete(o);
 	} else if (ok) {
 		printf("%s\n", msg);
@@ -157,16 +155,13 @@ static int find_service(const struct dp_maps *m, const char *name, struct sl_ser
 	while (!err) {
 		struct sl_service svc;
 		struct sl_service_meta meta;
-		const char *slash;
 
 		k = next;
 		err = bpf_map_get_next_key(m->services, &k, &next);
 		if (bpf_map_lookup_elem(m->services, &k, &svc) ||
 		    bpf_map_lookup_elem(m->meta, &svc.id, &meta))
 			continue;
-		slash = strchr(meta.name, '/');
-		if (!strcmp(name, meta.name) ||
-		    (!strchr(name, '/') && slash && !strcmp(name, slash + 1))) {
+		if (cli_name_matches(name, meta.name)) {
 			*key = k;
 			snprintf(full, full_len, "%s", meta.name);
 			found++;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json_util.h"
 #include "state.h"
 
 static void history_usage(FILE *f)
@@ -25,46 +26,25 @@ static void history_usage(FILE *f)
 		   "Default --state-dir %s.\n", STATE_DEFAULT_DIR);
 }
 
-static const char *str(const cJSON *o, const char *k)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-
-	return s ? s : "";
-}
-
-static double num(const cJSON *o, const char *k)
-{
-	double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k));
-
-	return v == v ? v : 0;
-}
-
-static bool matches(const char *want, const char *full)
-{
-	const char *slash = strchr(full, '/');
-
-	return !want || !strcmp(want, full) || (slash && !strchr(want, '/') && !strcmp(want, slash + 1));
-}
-
 /* The attempt object for (rollout, attempt), created on first sight. */
 static cJSON *attempt_of(cJSON *attempts, const cJSON *rec)
 {
 	cJSON *a;
 
 	cJSON_ArrayForEach(a, attempts) {
-		if (!strcmp(str(a, "rollout"), str(rec, "rollout")) &&
-		    num(a, "attempt") == num(rec, "attempt"))
+		if (!strcmp(json_str(a, "rollout"), json_str(rec, "rollout")) &&
+		    json_num(a, "attempt") == json_num(rec, "attempt"))
 			return a;
 	}
 	a = cJSON_CreateObject();
-	cJSON_AddStringToObject(a, "rollout", str(rec, "rollout"));
-	cJSON_AddNumberToObject(a, "attempt", num(rec, "attempt"));
-	cJSON_AddStringToObject(a, "primary_version", str(rec, "primary_version"));
-	cJSON_AddStringToObject(a, "canary_version", str(rec, "canary_version"));
-	cJSON_AddStringToObject(a, "started", str(rec, "time"));
-	cJSON_AddStringToObject(a, "ended", str(rec, "time"));
-	cJSON_AddStringToObject(a, "outcome", str(rec, "phase"));
-	cJSON_AddStringToObject(a, "reason", str(rec, "reason"));
+	cJSON_AddStringToObject(a, "rollout", json_str(rec, "rollout"));
+	cJSON_AddNumberToObject(a, "attempt", json_num(rec, "attempt"));
+	cJSON_AddStringToObject(a, "primary_version", json_str(rec, "primary_version"));
+	cJSON_AddStringToObject(a, "canary_version", json_str(rec, "canary_version"));
+	cJSON_AddStringToObject(a, "started", json_str(rec, "time"));
+	cJSON_AddStringToObject(a, "ended", json_str(rec, "time"));
+	cJSON_AddStringToObject(a, "outcome", json_str(rec, "phase"));
+	cJSON_AddStringToObject(a, "reason", json_str(rec, "reason"));
 	cJSON_AddArrayToObject(a, "decisions");
 	cJSON_AddItemToArray(attempts, a);
 	return a;
@@ -78,9 +58,9 @@ static void print_window(const cJSON *w, const char *label)
 		printf(" %s -", label);
 		return;
 	}
-	printf(" %s %.2f%%", label, num(w, "success_rate_pct"));
+	printf(" %s %.2f%%", label, json_num(w, "success_rate_pct"));
 	if (cJSON_GetObjectItemCaseSensitive(w, "latency_p99_ms"))
-		printf(" p99 %.1fms", num(w, "latency_p99_ms"));
+		printf(" p99 %.1fms", json_num(w, "latency_p99_ms"));
 }
 
 static void print_attempts(const cJSON *attempts)
@@ -90,23 +70,23 @@ static void print_attempts(const cJSON *attempts)
 	if (cJSON_GetArraySize(attempts) == 0)
 		printf("no history\n");
 	cJSON_ArrayForEach(a, attempts) {
-		printf("%s  attempt %.0f  %s -> %s  %s .. %s  %s\n", str(a, "rollout"),
-		       num(a, "attempt"), str(a, "primary_version"), str(a, "canary_version"),
-		       str(a, "started"), str(a, "ended"), str(a, "outcome"));
+		printf("%s  attempt %.0f  %s -> %s  %s .. %s  %s\n", json_str(a, "rollout"),
+		       json_num(a, "attempt"), json_str(a, "primary_version"), json_str(a, "canary_version"),
+		       json_str(a, "started"), json_str(a, "ended"), json_str(a, "outcome"));
 		cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(a, "decisions")) {
 			const cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "window");
-			const char *t = str(d, "time");
+			const char *t = json_str(d, "time");
 
 			printf("  %s  %-8s %6.2f%% -> %6.2f%%  %-11s", strlen(t) > 11 ? t + 11 : t,
-			       str(d, "action"), num(d, "weight_from_pct"), num(d, "weight_pct"),
-			       str(d, "phase"));
+			       json_str(d, "action"), json_num(d, "weight_from_pct"), json_num(d, "weight_pct"),
+			       json_str(d, "phase"));
 			if (w) {
 				print_window(cJSON_GetObjectItemCaseSensitive(w, "canary"), "canary");
 				print_window(cJSON_GetObjectItemCaseSensitive(w, "primary"), "| primary");
 			}
-			printf("  [%s] %s\n", str(d, "by"), str(d, "reason"));
+			printf("  [%s] %s\n", json_str(d, "by"), json_str(d, "reason"));
 		}
-		printf("  outcome: %s: %s\n\n", str(a, "outcome"), str(a, "reason"));
+		printf("  outcome: %s: %s\n\n", json_str(a, "outcome"), json_str(a, "reason"));
 	}
 }
 
@@ -166,17 +146,17 @@ int do_history(int argc, char **argv)
 		cJSON *rec = cJSON_Parse(line), *a;
 
 		/* a torn last line (a crash mid-write) is skipped, not fatal */
-		if (!rec || !matches(want, str(rec, "rollout"))) {
+		if (!rec || !cli_name_matches(want, json_str(rec, "rollout"))) {
 			cJSON_Delete(rec);
 			continue;
 		}
 		a = attempt_of(attempts, rec);
 		cJSON_ReplaceItemInObjectCaseSensitive(a, "ended",
-						       cJSON_CreateString(str(rec, "time")));
+						       cJSON_CreateString(json_str(rec, "time")));
 		cJSON_ReplaceItemInObjectCaseSensitive(a, "outcome",
-						       cJSON_CreateString(str(rec, "phase")));
+						       cJSON_CreateString(json_str(rec, "phase")));
 		cJSON_ReplaceItemInObjectCaseSensitive(a, "reason",
-						       cJSON_CreateString(str(rec, "reason")));
+						       cJSON_CreateString(json_str(rec, "reason")));
 		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(a, "decisions"), rec);
 	}
 	free(line);
@@ -188,10 +168,7 @@ int do_history(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (json) {
-		char *s = cJSON_PrintUnformatted(attempts);
-
-		printf("%s\n", s);
-		free(s);
+		json_print_line(attempts);
 	} else {
 		print_attempts(attempts);
 	}

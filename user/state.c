@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json_util.h"
 #include "log.h"
 #include "state.h"
 
@@ -155,13 +156,6 @@ static void copy_str(char *dst, size_t len, const cJSON *o, const char *key)
 	snprintf(dst, len, "%s", s ? s : "");
 }
 
-static double num(const cJSON *o, const char *key)
-{
-	double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
-
-	return v == v ? v : 0; /* NaN (absent) reads as 0 */
-}
-
 static int record_from_json(const cJSON *o, struct rollout_record *r)
 {
 	const char *rev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "revision"));
@@ -173,20 +167,20 @@ static int record_from_json(const cJSON *o, struct rollout_record *r)
 		return -EINVAL;
 	copy_str(r->name, sizeof(r->name), o, "name");
 	r->revision = strtoull(rev, NULL, 16);
-	r->attempt = (int)num(o, "attempt");
+	r->attempt = (int)json_num(o, "attempt");
 	r->st.phase = (enum rollout_phase)phase_parse(phase);
-	r->st.weight_bp = (uint16_t)num(o, "weight_bp");
-	r->st.failed_checks = (int)num(o, "failed_checks");
-	r->st.iterations = (int)num(o, "iterations");
+	r->st.weight_bp = (uint16_t)json_num(o, "weight_bp");
+	r->st.failed_checks = (int)json_num(o, "failed_checks");
+	r->st.iterations = (int)json_num(o, "iterations");
 	r->st.paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused"));
 	r->st.manual = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "manual_weight"));
-	r->threshold = (int)num(o, "threshold");
-	r->max_weight_bp = (uint16_t)num(o, "max_weight_bp");
-	r->interval_ms = (uint64_t)num(o, "interval_ms");
+	r->threshold = (int)json_num(o, "threshold");
+	r->max_weight_bp = (uint16_t)json_num(o, "max_weight_bp");
+	r->interval_ms = (uint64_t)json_num(o, "interval_ms");
 	copy_str(r->primary_version, sizeof(r->primary_version), o, "primary_version");
 	copy_str(r->canary_version, sizeof(r->canary_version), o, "canary_version");
-	r->started_unix_ms = (uint64_t)num(o, "started_unix_ms");
-	r->updated_unix_ms = (uint64_t)num(o, "updated_unix_ms");
+	r->started_unix_ms = (uint64_t)json_num(o, "started_unix_ms");
+	r->updated_unix_ms = (uint64_t)json_num(o, "updated_unix_ms");
 	copy_str(r->last_action, sizeof(r->last_action), o, "last_action");
 	copy_str(r->last_reason, sizeof(r->last_reason), o, "last_reason");
 	m = cJSON_GetObjectItemCaseSensitive(o, "last_window");

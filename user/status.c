@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "json_util.h"
 #include "datapath.h"
 #include "log.h"
 #include "metrics.h"
@@ -173,14 +174,6 @@ static cJSON *service_json(const struct dp_maps *m, const char *state_dir,
 	return o;
 }
 
-/* NAME matches "namespace/name" whole, or the name part alone. */
-static bool name_matches(const char *want, const char *full)
-{
-	const char *slash = strchr(full, '/');
-
-	return !want || !strcmp(want, full) || (slash && !strchr(want, '/') && !strcmp(want, slash + 1));
-}
-
 static cJSON *status_json(const struct dp_maps *m, const char *state_dir, const char *want)
 {
 	cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "services");
@@ -195,7 +188,7 @@ static cJSON *status_json(const struct dp_maps *m, const char *state_dir, const 
 			struct sl_service_meta meta = { 0 };
 
 			bpf_map_lookup_elem(m->meta, &svc.id, &meta);
-			if (name_matches(want, meta.name))
+			if (cli_name_matches(want, meta.name))
 				cJSON_AddItemToArray(arr, service_json(m, state_dir, &k, &svc));
 		}
 		err = bpf_map_get_next_key(m->services, &k, &next);
@@ -209,38 +202,26 @@ static cJSON *status_json(const struct dp_maps *m, const char *state_dir, const 
 	return root;
 }
 
-static double num(const cJSON *o, const char *key)
-{
-	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-
-	return s ? s : "";
-}
-
 static void print_version(const cJSON *v, const char *label)
 {
 	const cJSON *b;
 
-	printf("  %-8s %s\n", label, str(v, "version"));
+	printf("  %-8s %s\n", label, json_str(v, "version"));
 	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(v, "backends")) {
 		char ep[INET6_ADDRSTRLEN + 8];
-		const char *a = str(b, "address");
+		const char *a = json_str(b, "address");
 
 		snprintf(ep, sizeof(ep), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
-			 (int)num(b, "port"));
+			 (int)json_num(b, "port"));
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(b, "responses");
 
 		printf("    %-28s conns %.0f (refused %.0f, reset %.0f)  requests %.0f  "
 		       "2xx %.0f 4xx %.0f 5xx %.0f",
-		       ep, num(b, "conns_opened"), num(b, "conns_refused"), num(b, "conns_reset"),
-		       num(b, "requests"), num(r, "2xx"), num(r, "4xx"), num(r, "5xx"));
+		       ep, json_num(b, "conns_opened"), json_num(b, "conns_refused"), json_num(b, "conns_reset"),
+		       json_num(b, "requests"), json_num(r, "2xx"), json_num(r, "4xx"), json_num(r, "5xx"));
 		if (cJSON_GetObjectItemCaseSensitive(b, "latency_p99_ms"))
-			printf("  p50 %.2f ms p99 %.2f ms", num(b, "latency_p50_ms"),
-			       num(b, "latency_p99_ms"));
+			printf("  p50 %.2f ms p99 %.2f ms", json_num(b, "latency_p50_ms"),
+			       json_num(b, "latency_p99_ms"));
 		printf("\n");
 	}
 }
@@ -253,10 +234,10 @@ static void print_window(const char *label, const cJSON *w)
 		printf(" %s: no traffic", label);
 		return;
 	}
-	printf(" %s: %.2f%% of %.0f %s ok", label, num(w, "success_rate_pct"), num(w, "total"),
-	       str(w, "basis"));
+	printf(" %s: %.2f%% of %.0f %s ok", label, json_num(w, "success_rate_pct"), json_num(w, "total"),
+	       json_str(w, "basis"));
 	if (cJSON_GetObjectItemCaseSensitive(w, "latency_p99_ms"))
-		printf(", p99 %.1f ms", num(w, "latency_p99_ms"));
+		printf(", p99 %.1f ms", json_num(w, "latency_p99_ms"));
 }
 
 static void print_rollout(const cJSON *r)
@@ -266,8 +247,8 @@ static void print_rollout(const cJSON *r)
 	if (!r)
 		return;
 	printf("  %s  attempt %.0f  failed checks %.0f/%.0f  max weight %.0f%%%s%s\n",
-	       str(r, "phase"), num(r, "attempt"), num(r, "failed_checks"), num(r, "threshold"),
-	       num(r, "max_weight_pct"),
+	       json_str(r, "phase"), json_num(r, "attempt"), json_num(r, "failed_checks"), json_num(r, "threshold"),
+	       json_num(r, "max_weight_pct"),
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "paused")) ? "  (paused)" : "",
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "manual_weight"))
 		       ? "  (weight set by hand)"
@@ -280,8 +261,8 @@ static void print_rollout(const cJSON *r)
 		print_window("primary", cJSON_GetObjectItemCaseSensitive(w, "primary"));
 		printf("\n");
 	}
-	if (str(r, "last_action")[0])
-		printf("  last decision: %s: %s\n", str(r, "last_action"), str(r, "last_reason"));
+	if (json_str(r, "last_action")[0])
+		printf("  last decision: %s: %s\n", json_str(r, "last_action"), json_str(r, "last_reason"));
 }
 
 static void print_text(const cJSON *root)
@@ -292,12 +273,12 @@ static void print_text(const cJSON *root)
 	if (cJSON_GetArraySize(services) == 0)
 		printf("no services steered\n");
 	cJSON_ArrayForEach(s, services) {
-		const char *vip = str(s, "vip");
+		const char *vip = json_str(s, "vip");
 
 		printf(strchr(vip, ':') ? "%s  [%s]:%d/%s  canary weight %.2f%%  affinity %s%s\n"
 					: "%s  %s:%d/%s  canary weight %.2f%%  affinity %s%s\n",
-		       str(s, "name"), vip, (int)num(s, "port"), str(s, "protocol"),
-		       num(s, "weight_pct"), str(s, "affinity"),
+		       json_str(s, "name"), vip, (int)json_num(s, "port"), json_str(s, "protocol"),
+		       json_num(s, "weight_pct"), json_str(s, "affinity"),
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "cohorts")) ? ", cohorts" : "");
 		print_rollout(cJSON_GetObjectItemCaseSensitive(s, "rollout"));
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "primary"), "primary");
@@ -344,10 +325,7 @@ static int status_once(const char *pin_root, const char *state_dir, const char *
 		cli_error(json, "no rollout %s in the pinned maps", want);
 		err = -ENOENT;
 	} else if (json) {
-		char *s = cJSON_PrintUnformatted(root);
-
-		printf("%s\n", s);
-		free(s);
+		json_print_line(root);
 	} else {
 		if (watch)
 			printf("\033[H\033[2J"); /* home and clear: redraw in place */
