@@ -26,9 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "api.h"
 #include "cli.h"
 #include "datapath.h"
+#include "http.h"
+#include "prom.h"
 #include "log.h"
 #include "rollout.h"
 #include "spec_set.h"
@@ -41,6 +45,7 @@ struct agent_opts {
 	const char *pin_root;
 	const char *state_dir;
 	const char *run_dir;
+	const char *listen; /* NULL: no HTTP endpoint */
 	bool detach_on_exit;
 	struct dp_opts dp;
 };
@@ -52,6 +57,7 @@ struct agent {
 	int n;
 	uint64_t spec_sig;
 	bool stop;
+	struct http_server *http;
 };
 
 static uint64_t mono_ms(void)
@@ -80,6 +86,7 @@ static void agent_usage(FILE *f)
 		"                          filesystem is mounted at /sys/fs/bpf when absent\n"
 		"      --state-dir DIR     rollout status and audit log (default %s)\n"
 		"      --run-dir DIR       control socket (default %s)\n"
+		"      --listen ADDR:PORT  /metrics and /healthz (default %s; none: off)\n"
 		"      --ct-flows N        conntrack capacity in flows (default %d)\n"
 		"      --udp-timeout DUR   idle time after which a UDP flow is steered anew\n"
 		"                          (default 30s; 250ms, 2s, 1m ...)\n"
@@ -87,18 +94,20 @@ static void agent_usage(FILE *f)
 		"      --detach-on-exit    on SIGINT/SIGTERM detach and unpin everything\n"
 		"  -v, --verbose           debug messages, libbpf's included\n"
 		"  -h, --help              this text\n",
-		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR, API_DEFAULT_RUN_DIR, DP_DEFAULT_CT_FLOWS);
+		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR, API_DEFAULT_RUN_DIR, HTTP_DEFAULT_LISTEN,
+		DP_DEFAULT_CT_FLOWS);
 }
 
 static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 {
-	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH };
+	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH, O_LISTEN };
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "run-dir", required_argument, NULL, O_RUN },
+		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "ct-flows", required_argument, NULL, O_CT },
 		{ "udp-timeout", required_argument, NULL, O_UDP },
 		{ "no-accounting", no_argument, NULL, O_NOACCT },
@@ -113,6 +122,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	o->pin_root = DP_DEFAULT_PIN_ROOT;
 	o->state_dir = STATE_DEFAULT_DIR;
 	o->run_dir = API_DEFAULT_RUN_DIR;
+	o->listen = HTTP_DEFAULT_LISTEN;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:i:b:vh", longopts, NULL)) != -1) {
 		char *end;
@@ -135,6 +145,21 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		case O_RUN:
 			o->run_dir = optarg;
 			break;
+		case O_LISTEN: {
+			struct sockaddr_storage ss;
+
+			if (!strcmp(optarg, "none")) {
+				o->listen = NULL;
+				break;
+			}
+			if (http_parse_addr(optarg, &ss)) {
+				fprintf(stderr, "sluice agent: --listen: %s is not IPv4:PORT, "
+						"[IPv6]:PORT or none\n", optarg);
+				return -EINVAL;
+			}
+			o->listen = optarg;
+			break;
+		}
 		case O_CT:
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
@@ -401,6 +426,22 @@ static cJSON *handle_request(const cJSON *req, void *ctx)
 	return reply(true, "%s", msg);
 }
 
+static char *render(const char *path, void *ctx)
+{
+	struct agent *a = ctx;
+
+	if (!strcmp(path, "/metrics"))
+		return prom_render(a->r, a->n, &a->dp.maps);
+	if (!strcmp(path, "/healthz")) {
+		/* alive, and the datapath's maps answer */
+		struct sl_service_key k;
+		int err = bpf_map_get_next_key(a->dp.maps.services, NULL, &k);
+
+		return strdup(!err || errno == ENOENT ? "ok\n" : "maps unreadable\n");
+	}
+	return NULL;
+}
+
 static int attach_all(struct datapath *dp, char *ifaces)
 {
 	char *save = NULL;
@@ -441,17 +482,23 @@ static void run(struct agent *a, int sfd, int lfd)
 	uint64_t last_watch = mono_ms();
 
 	while (!a->stop) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
-				       { .fd = lfd, .events = POLLIN } };
+		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
+				       { .fd = lfd, .events = POLLIN },
+				       { .fd = a->http ? http_fd(a->http) : -1, .events = POLLIN } };
 		uint64_t now = mono_ms(), next = now + 1000;
-		int timeout;
+		int timeout, ht;
 
 		for (int i = 0; i < a->n; i++)
 			if (a->r[i]->next_tick_ms < next)
 				next = a->r[i]->next_tick_ms;
 		timeout = next > now ? (int)(next - now) : 0;
-		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+		ht = a->http ? http_timeout_ms(a->http) : -1;
+		if (ht >= 0 && ht < timeout)
+			timeout = ht;
+		if (poll(p, 3, timeout) < 0 && errno != EINTR)
 			break;
+		if (a->http)
+			http_run(a->http); /* also expires idle connections */
 
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -521,24 +568,38 @@ int do_agent(int argc, char **argv)
 	err = dp_load(&a.dp, &a.o.dp);
 	if (err)
 		goto out;
+	if (a.o.listen) {
+		err = http_start(&a.http, a.o.listen, render, &a);
+		if (err)
+			goto cleanup;
+	}
 	err = apply_set(&a, &set);
 	if (!err)
 		err = attach_all(&a.dp, a.o.ifaces);
 	if (err)
 		goto cleanup;
-	log_info("agent running: %d rollout(s), pin root %s, state %s, socket %s/%s\n", a.n,
-		 a.dp.pin_root, a.o.state_dir, a.o.run_dir, API_SOCKET_NAME);
+	log_info("agent running: %d rollout(s), pin root %s, state %s, socket %s/%s, http %s\n",
+		 a.n, a.dp.pin_root, a.o.state_dir, a.o.run_dir, API_SOCKET_NAME,
+		 a.o.listen ? a.o.listen : "off");
 
 	run(&a, sfd, lfd);
 
 cleanup:
-	if (err || a.o.detach_on_exit) {
+	/*
+	 * A start that failed half way leaves the pins alone: they may be a
+	 * running datapath's, adopted from the previous agent.
+	 */
+	if (err) {
+		log_warn("agent not started: %s; pinned maps under %s left as they were\n",
+			 strerror(-err), a.dp.pin_root);
+	} else if (a.o.detach_on_exit) {
 		dp_detach(&a.dp);
 		dp_unpin(&a.dp);
 	} else {
 		log_info("datapath left in place: attached, pinned under %s, at the current "
 			 "weights\n", a.dp.pin_root);
 	}
+	http_stop(a.http);
 	dp_destroy(&a.dp);
 out:
 	for (int i = 0; i < a.n; i++)

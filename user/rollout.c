@@ -37,27 +37,45 @@ uint64_t rollout_revision(const struct spec_canary *c)
 	return h;
 }
 
-int rollout_read_counters(const struct dp_maps *m, const struct spec_canary *c,
-			  struct counters v[2])
+int rollout_backends(const struct dp_maps *m, const struct spec_canary *c, uint32_t *ids,
+		     uint8_t *versions, int max)
 {
-	static uint64_t hist[SL_LAT_BUCKETS];
 	struct sl_service_key key;
 	struct sl_service svc;
 	uint32_t bank;
+	int n = 0;
 
-	memset(v, 0, 2 * sizeof(*v));
 	steering_key(c, &key);
 	if (bpf_map_lookup_elem(m->services, &key, &svc))
 		return -errno;
 	bank = !!(svc.flags & SL_SVC_F_BANK1);
-	for (uint32_t i = 0; i < (uint32_t)svc.primary_count + svc.canary_count; i++) {
-		uint32_t slot = sl_slot_index(svc.id, bank, i), id;
+	for (uint32_t i = 0; i < (uint32_t)svc.primary_count + svc.canary_count && n < max; i++) {
+		uint32_t slot = sl_slot_index(svc.id, bank, i);
+
+		if (bpf_map_lookup_elem(m->slots, &slot, &ids[n]))
+			continue;
+		versions[n++] = i < svc.primary_count ? SL_PRIMARY : SL_CANARY;
+	}
+	return n;
+}
+
+int rollout_read_counters(const struct dp_maps *m, const struct spec_canary *c,
+			  struct counters v[2])
+{
+	static uint64_t hist[SL_LAT_BUCKETS];
+	uint32_t ids[SL_MAX_SLOTS];
+	uint8_t versions[SL_MAX_SLOTS];
+	int n = rollout_backends(m, c, ids, versions, SL_MAX_SLOTS);
+
+	memset(v, 0, 2 * sizeof(*v));
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
 		struct sl_backend_stats st;
 
-		if (bpf_map_lookup_elem(m->slots, &slot, &id) || dp_backend_stats(m, id, &st) ||
-		    dp_backend_latency(m, id, hist))
+		if (dp_backend_stats(m, ids[i], &st) || dp_backend_latency(m, ids[i], hist))
 			continue;
-		counters_add_backend(&v[i < svc.primary_count ? SL_PRIMARY : SL_CANARY], &st, hist);
+		counters_add_backend(&v[versions[i]], &st, hist);
 	}
 	return 0;
 }
@@ -195,6 +213,7 @@ static void commit(struct rollout *r, const struct decision *d, const struct che
 				 strerror(-err));
 	}
 	r->rec.updated_unix_ms = now_unix_ms();
+	r->rec.decided_unix_ms = r->rec.updated_unix_ms;
 	snprintf(r->rec.last_action, sizeof(r->rec.last_action), "%s", action_name(d->action));
 	snprintf(r->rec.last_reason, sizeof(r->rec.last_reason), "%s", d->reason);
 	state_save(r->state_dir, &r->rec);
@@ -263,6 +282,7 @@ int rollout_start(struct rollout *r, const struct spec_canary *c, const struct d
 		r->rec.attempt = saved.attempt;
 		r->rec.st = saved.st;
 		r->rec.started_unix_ms = saved.started_unix_ms;
+		r->rec.decided_unix_ms = saved.decided_unix_ms;
 		r->rec.has_last = saved.has_last;
 		r->rec.last_canary = saved.last_canary;
 		r->rec.last_primary = saved.last_primary;

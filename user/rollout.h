@@ -63,6 +63,13 @@ int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight
 /** rollout_stop() - the rollout left the spec: stop steering its VIP, forget its record. */
 void rollout_stop(struct rollout *r);
 
+/**
+ * rollout_backends() - the backend ids of a rollout's live slot bank and
+ * each one's version (SL_PRIMARY or SL_CANARY). Return: how many, or -errno.
+ */
+int rollout_backends(const struct dp_maps *m, const struct spec_canary *c, uint32_t *ids,
+		     uint8_t *versions, int max);
+
 /** rollout_read_counters() - both versions' counters now, summed over their backends. */
 int rollout_read_counters(const struct dp_maps *m, const struct spec_canary *c,
 			  struct counters v[2]);

@@ -138,6 +138,7 @@ static cJSON *record_json(const struct rollout_record *r)
 	unix_ms_format(r->updated_unix_ms, t, sizeof(t));
 	cJSON_AddStringToObject(o, "updated", t);
 	cJSON_AddNumberToObject(o, "updated_unix_ms", (double)r->updated_unix_ms);
+	cJSON_AddNumberToObject(o, "decided_unix_ms", (double)r->decided_unix_ms);
 	cJSON_AddStringToObject(o, "last_action", r->last_action);
 	cJSON_AddStringToObject(o, "last_reason", r->last_reason);
 	if (r->has_last) {
@@ -181,6 +182,7 @@ static int record_from_json(const cJSON *o, struct rollout_record *r)
 	copy_str(r->canary_version, sizeof(r->canary_version), o, "canary_version");
 	r->started_unix_ms = (uint64_t)json_num(o, "started_unix_ms");
 	r->updated_unix_ms = (uint64_t)json_num(o, "updated_unix_ms");
+	r->decided_unix_ms = (uint64_t)json_num(o, "decided_unix_ms");
 	copy_str(r->last_action, sizeof(r->last_action), o, "last_action");
 	copy_str(r->last_reason, sizeof(r->last_reason), o, "last_reason");
 	m = cJSON_GetObjectItemCaseSensitive(o, "last_window");

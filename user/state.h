@@ -31,6 +31,7 @@ struct rollout_record {
 	uint64_t interval_ms;
 	uint64_t started_unix_ms; /* this attempt */
 	uint64_t updated_unix_ms;
+	uint64_t decided_unix_ms; /* the last decision (not every tick is one) */
 	/* The last check's windows, for status. */
 	bool has_last;
 	struct window_metrics last_canary, last_primary;
