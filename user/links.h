@@ -31,7 +31,9 @@ typedef void (*links_cb)(void *ctx, const char *ifname, int ifindex, bool added)
  * links_open() - subscribe to link events for the interfaces matching @patterns.
  * @out: the handle, freed by links_close()
  * @patterns: comma-separated names and globs, as links_pattern_valid() accepts
- * @cb: called from links_sync() and links_process(), never from elsewhere
+ * @cb: called from links_sync() and links_process(), never from elsewhere;
+ *      it may call links_match() but not links_sync(), links_process() or
+ *      links_close() on the same handle
  * @ctx: passed to @cb
  *
  * Nothing is reported until links_sync(): subscribe first, then dump, so
@@ -78,6 +80,12 @@ void links_close(struct links *l);
  * Return: true, or false with the reason in @err (when @err is not NULL).
  */
 bool links_pattern_valid(const char *patterns, char *err, size_t err_len);
+
+/**
+ * links_resyncs() - how many times events were lost (the receive buffer
+ * overflowed) and the set was rebuilt from a dump; for the agent's metrics.
+ */
+unsigned long links_resyncs(const struct links *l);
 
 /** links_match() - whether @ifname matches one of @l's patterns. */
 bool links_match(const struct links *l, const char *ifname);
