@@ -14,7 +14,7 @@ CFLAGS ?= -g -O2
 CFLAGS += $(WARN) -std=gnu11 -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	-Iinclude -Ibpf -I/usr/include/$(MULTIARCH)
-LDLIBS := -lbpf -lelf -lz -lcjson -lyaml -lmicrohttpd -lm
+LDLIBS := -lbpf -lelf -lz -lcjson -lyaml -lmicrohttpd -lmnl -lcurl -lpthread -lm
 
 # Every user/*.c is part of the agent; main.c holds main().
 USER_SRCS := $(wildcard user/*.c)
@@ -47,7 +47,7 @@ help: ## this list
 # Debian packages the build and the tests need; installs only what is missing.
 DEB_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
 	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps \
-	nginx-light libmicrohttpd-dev prometheus
+	nginx-light libmicrohttpd-dev prometheus libmnl-dev libcurl4-openssl-dev
 deps: ## install missing build/test packages with apt-get
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -33,6 +33,7 @@
 #include "datapath.h"
 #include "http.h"
 #include "prom.h"
+#include "webhook.h"
 #include "log.h"
 #include "rollout.h"
 #include "spec_set.h"
@@ -58,6 +59,7 @@ struct agent {
 	uint64_t spec_sig;
 	bool stop;
 	struct http_server *http;
+	struct webhook_runner *hooks;
 };
 
 static uint64_t mono_ms(void)
@@ -293,7 +295,7 @@ static int apply_set(struct agent *a, const struct spec_set *set)
 			if (!r) {
 				err = -ENOMEM;
 			} else {
-				err = rollout_start(r, c, &a->dp.maps, a->o.state_dir, now);
+				err = rollout_start(r, c, &a->dp.maps, a->o.state_dir, a->hooks, now);
 				for (int i = 0; i < c->n_ignored; i++)
 					log_info("%s: %s is accepted but not acted on by sluice\n",
 						 name, c->ignored[i]);
@@ -482,9 +484,10 @@ static void run(struct agent *a, int sfd, int lfd)
 	uint64_t last_watch = mono_ms();
 
 	while (!a->stop) {
-		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
+		struct pollfd p[4] = { { .fd = sfd, .events = POLLIN },
 				       { .fd = lfd, .events = POLLIN },
-				       { .fd = a->http ? http_fd(a->http) : -1, .events = POLLIN } };
+				       { .fd = a->http ? http_fd(a->http) : -1, .events = POLLIN },
+				       { .fd = webhook_runner_fd(a->hooks), .events = POLLIN } };
 		uint64_t now = mono_ms(), next = now + 1000;
 		int timeout, ht;
 
@@ -495,8 +498,17 @@ static void run(struct agent *a, int sfd, int lfd)
 		ht = a->http ? http_timeout_ms(a->http) : -1;
 		if (ht >= 0 && ht < timeout)
 			timeout = ht;
-		if (poll(p, 3, timeout) < 0 && errno != EINTR)
+		if (poll(p, 4, timeout) < 0 && errno != EINTR)
 			break;
+		if (p[3].revents & POLLIN) {
+			struct webhook_result res;
+
+			while (webhook_result_next(a->hooks, &res))
+				for (int i = 0; i < a->n; i++)
+					if (rollout_hook_result(a->r[i], res.token, res.ok, res.status,
+								res.error))
+						break;
+		}
 		if (a->http)
 			http_run(a->http); /* also expires idle connections */
 
@@ -565,6 +577,11 @@ int do_agent(int argc, char **argv)
 		goto out;
 	}
 
+	err = webhook_runner_start(&a.hooks);
+	if (err) {
+		log_warn("starting the webhook worker: %s\n", strerror(-err));
+		goto out;
+	}
 	err = dp_load(&a.dp, &a.o.dp);
 	if (err)
 		goto out;
@@ -602,6 +619,7 @@ cleanup:
 	http_stop(a.http);
 	dp_destroy(&a.dp);
 out:
+	webhook_runner_stop(a.hooks);
 	for (int i = 0; i < a.n; i++)
 		free(a.r[i]);
 	free(a.r);

@@ -43,7 +43,7 @@ const char *action_name(enum analysis_action a)
 	static const char *const names[] = {
 		[ACT_NONE] = "none",	   [ACT_START] = "start",	  [ACT_HOLD] = "hold",
 		[ACT_STEP] = "step",	   [ACT_ITERATE] = "iterate",	  [ACT_PROMOTE] = "promote",
-		[ACT_ROLLBACK] = "rollback", [ACT_FREEZE] = "freeze",
+		[ACT_ROLLBACK] = "rollback", [ACT_FREEZE] = "freeze",	  [ACT_WAIT] = "wait",
 	};
 
 	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
@@ -192,8 +192,42 @@ static void failed_check(const struct spec_canary *c, struct rollout_status *st,
 		       st->failed_checks, threshold, check->reason);
 }
 
+/* A closed gate: nothing moves and nothing fails (Flagger's confirm-* hooks). */
+static bool gate_closed(bool open, const struct gates *g, struct rollout_status *st,
+			struct decision *d, enum rollout_phase phase, const char *gate)
+{
+	if (!g || open)
+		return false;
+	decide(d, st, ACT_WAIT, st->weight_bp, phase, "waiting for %s%s%s", gate,
+	       g->why[0] ? ": " : "", g->why);
+	return true;
+}
+
+/* pre-rollout hooks: must answer 2xx before the first step; a failure counts. */
+static bool pre_rollout_blocks(const struct spec_canary *c, struct rollout_status *st,
+			       const struct gates *g, struct decision *d)
+{
+	struct check_result hook = { .passed = false };
+
+	if (!g)
+		return false;
+	if (g->pre_rollout_failed) {
+		snprintf(hook.reason, sizeof(hook.reason), "%s", g->why);
+		if (st->phase == PHASE_INITIALIZED)
+			st->phase = PHASE_PROGRESSING; /* the attempt has begun, at 0% */
+		failed_check(c, st, &hook, d);
+		return true;
+	}
+	if (!g->pre_rollout_done) {
+		decide(d, st, ACT_WAIT, st->weight_bp, st->phase,
+		       "waiting for the pre-rollout webhooks to answer");
+		return true;
+	}
+	return false;
+}
+
 void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
-		   const struct check_result *check, struct decision *d)
+		   const struct check_result *check, const struct gates *g, struct decision *d)
 {
 	const struct spec_analysis *a = &c->analysis;
 	uint16_t max = analysis_max_weight(a);
@@ -217,6 +251,11 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 	}
 
 	if (blue_green(a)) {
+		if (st->iterations == 0 && st->failed_checks == 0 &&
+		    (gate_closed(g ? g->confirm_rollout : true, g, st, d, st->phase,
+				 "confirm-rollout") ||
+		     pre_rollout_blocks(c, st, g, d)))
+			return;
 		if (!check)
 			return;
 		if (!check->passed) {
@@ -225,6 +264,10 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 			failed_check(c, st, check, d);
 			return;
 		}
+		if (st->iterations + 1 >= a->iterations &&
+		    gate_closed(g ? g->confirm_promotion : true, g, st, d, PHASE_PROGRESSING,
+				"confirm-promotion"))
+			return;
 		st->iterations++;
 		if (st->iterations >= a->iterations) {
 			promote(c, st, d, "blue/green: all iterations passed");
@@ -236,6 +279,10 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 	}
 
 	if (st->phase == PHASE_INITIALIZED || st->weight_bp == 0) {
+		if (gate_closed(g ? g->confirm_rollout : true, g, st, d, st->phase,
+				"confirm-rollout") ||
+		    pre_rollout_blocks(c, st, g, d))
+			return;
 		/* No traffic reaches the canary yet: nothing to judge (Flagger). */
 		decide(d, st, ACT_START, analysis_next_weight(a, 0), PHASE_PROGRESSING,
 		       "starting the analysis: first step to the canary");
@@ -247,11 +294,19 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 		failed_check(c, st, check, d);
 		return;
 	}
-	st->iterations++;
 	if (st->weight_bp >= max) {
+		/* metrics keep running while confirm-promotion holds (Flagger) */
+		if (gate_closed(g ? g->confirm_promotion : true, g, st, d, PHASE_PROGRESSING,
+				"confirm-promotion"))
+			return;
+		st->iterations++;
 		promote(c, st, d, "checks passed at the max weight");
 		return;
 	}
+	if (gate_closed(g ? g->confirm_traffic_increase : true, g, st, d, PHASE_PROGRESSING,
+			"confirm-traffic-increase"))
+		return;
+	st->iterations++;
 	decide(d, st, ACT_STEP, analysis_next_weight(a, st->weight_bp), PHASE_PROGRESSING,
 	       "checks passed");
 }

@@ -71,6 +71,22 @@ enum analysis_action {
 	ACT_PROMOTE, /* all traffic to the canary set */
 	ACT_ROLLBACK, /* threshold reached: all new connections to primary */
 	ACT_FREEZE, /* threshold reached, revertOnFailure false: weight kept, Failed */
+	ACT_WAIT, /* a confirm-* webhook gate is closed: nothing moves, nothing fails */
+};
+
+/*
+ * What the webhooks say this tick, as far as the state machine cares.
+ * NULL means no webhooks: every gate open. The agent fills it from the
+ * answers it has (user/rollout.c); a failing `rollout` webhook is folded
+ * into the check instead, as one more failed metric.
+ */
+struct gates {
+	bool confirm_rollout; /* open: the first step may go */
+	bool confirm_traffic_increase; /* open: the next step may go */
+	bool confirm_promotion; /* open: promotion may go */
+	bool pre_rollout_done; /* every pre-rollout hook answered 2xx */
+	bool pre_rollout_failed; /* one answered otherwise since the last tick */
+	char why[160]; /* which gate or hook, for the reason */
 };
 
 const char *action_name(enum analysis_action a);
@@ -90,7 +106,7 @@ bool analysis_needs_check(const struct spec_canary *c, const struct rollout_stat
  * analysis_needs_check() said so, @check, the next status and the decision.
  */
 void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
-		   const struct check_result *check, struct decision *d);
+		   const struct check_result *check, const struct gates *g, struct decision *d);
 
 /** analysis_next_weight() - the step after @bp (basis points), capped at the max weight. */
 uint16_t analysis_next_weight(const struct spec_analysis *a, uint16_t bp);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "datapath.h"
@@ -30,6 +31,35 @@ static void maps_reset(struct dp_maps *m)
 {
 	m->services = m->slots = m->backends = m->ct = -1;
 	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = m->latency = -1;
+}
+
+/*
+ * What the running kernel offers the programs, looked up in its BTF before
+ * load, so that a missing feature is named instead of showing up as a
+ * verifier dump. Sets the rodata switches that pick a path for this kernel.
+ */
+static int dp_probe_kernel(struct steer_bpf *skel)
+{
+	struct btf *vmlinux;
+	bool kern_ctx;
+	int err;
+
+	/* CO-RE relocations (ip_summed, kfunc ids) need the kernel's BTF. */
+	vmlinux = btf__load_vmlinux_btf();
+	err = libbpf_get_error(vmlinux);
+	if (err) {
+		log_warn("kernel lacks BTF (CONFIG_DEBUG_INFO_BTF; /sys/kernel/btf/vmlinux): %s\n",
+			 strerror(-err));
+		return err;
+	}
+	/* Linux 6.3+: without it, checksums go through the csum helpers. */
+	kern_ctx = btf__find_by_name_kind(vmlinux, "bpf_cast_to_kern_ctx", BTF_KIND_FUNC) > 0;
+	btf__free(vmlinux);
+	skel->rodata->have_kern_ctx = kern_ctx;
+	if (!kern_ctx)
+		log_info("kernel lacks bpf_cast_to_kern_ctx() (Linux 6.3+): checksums through "
+			 "the csum helpers\n");
+	return 0;
 }
 
 int dp_load(struct datapath *dp, const struct dp_opts *opts)
@@ -57,6 +87,9 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	if (opts->udp_timeout_ns)
 		skel->rodata->ct_udp_timeout_ns = opts->udp_timeout_ns;
 	skel->rodata->accounting = !opts->no_accounting;
+	err = dp_probe_kernel(skel);
+	if (err)
+		goto cleanup;
 	/* Two conntrack entries per flow: forward and reverse. */
 	err = bpf_map__set_max_entries(skel->maps.sl_ct, 2 * flows);
 	if (err) {

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/bpf.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "rollout.h"
 #include "steering.h"
+#include "webhook.h"
 
 uint64_t rollout_revision(const struct spec_canary *c)
 {
@@ -197,6 +199,179 @@ static cJSON *decision_json(const struct rollout *r, const struct decision *d,
 	return o;
 }
 
+/* Flagger's payload: name, namespace, phase, checksum, metadata. */
+static char *hook_payload(const struct rollout *r, const struct spec_webhook *w,
+			  const char *event_msg, const char *event_type)
+{
+	cJSON *o = cJSON_CreateObject(), *m;
+	char rev[24], *s;
+
+	snprintf(rev, sizeof(rev), "%016llx", (unsigned long long)r->rec.revision);
+	cJSON_AddStringToObject(o, "name", r->spec.name);
+	cJSON_AddStringToObject(o, "namespace", r->spec.namespace);
+	cJSON_AddStringToObject(o, "phase", phase_name(r->rec.st.phase));
+	cJSON_AddStringToObject(o, "checksum", rev);
+	m = cJSON_AddObjectToObject(o, "metadata");
+	for (int i = 0; i < w->n_meta; i++)
+		cJSON_AddStringToObject(m, w->meta_key[i], w->meta_val[i]);
+	if (event_msg) {
+		char t[32];
+
+		cJSON_AddStringToObject(m, "eventMessage", event_msg);
+		cJSON_AddStringToObject(m, "eventType", event_type);
+		snprintf(t, sizeof(t), "%llu", (unsigned long long)now_unix_ms());
+		cJSON_AddStringToObject(m, "timestamp", t);
+	}
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+static void hook_call(struct rollout *r, int i, const char *event_msg, const char *event_type)
+{
+	const struct spec_webhook *w = &r->spec.analysis.webhooks[i];
+	char *payload;
+	uint64_t token;
+
+	if (!r->hooks)
+		return;
+	payload = hook_payload(r, w, event_msg, event_type);
+	if (!payload)
+		return;
+	token = webhook_submit(r->hooks, w, payload);
+	free(payload);
+	/* events and post-rollout calls are fire and forget: only polled hooks are tracked */
+	if (token && w->type != WH_EVENT && w->type != WH_POST_ROLLOUT) {
+		r->hook[i].token = token;
+		r->hook[i].submitted_ms = now_unix_ms();
+	}
+}
+
+/* Is this polled hook's answer needed now? */
+static bool hook_relevant(const struct rollout *r, enum spec_webhook_type t)
+{
+	const struct rollout_status *st = &r->rec.st;
+	uint16_t max = analysis_max_weight(&r->spec.analysis);
+	bool running = st->phase != PHASE_SUCCEEDED && st->phase != PHASE_FAILED &&
+		       !st->paused && !st->manual;
+	bool starting = st->weight_bp == 0 && st->iterations == 0 && st->failed_checks == 0;
+
+	switch (t) {
+	case WH_CONFIRM_ROLLOUT:
+	case WH_PRE_ROLLOUT:
+		return running && starting && st->phase != PHASE_PROMOTING;
+	case WH_ROLLOUT:
+		return running && analysis_needs_check(&r->spec, st);
+	case WH_CONFIRM_TRAFFIC_INCREASE:
+		return running && st->phase == PHASE_PROGRESSING && st->weight_bp > 0 &&
+		       st->weight_bp < max;
+	case WH_CONFIRM_PROMOTION:
+		return running && st->phase == PHASE_PROGRESSING &&
+		       (st->weight_bp >= max ||
+			(r->spec.analysis.iterations > 0 && st->weight_bp == 0));
+	case WH_ROLLBACK:
+		return st->phase == PHASE_PROGRESSING || st->phase == PHASE_WAITING ||
+		       st->phase == PHASE_PROMOTING;
+	default:
+		return false;
+	}
+}
+
+/* Ask every polled hook whose answer the next tick will need, unless it is asked already. */
+static void hooks_poll(struct rollout *r)
+{
+	for (int i = 0; i < r->spec.analysis.n_webhooks; i++)
+		if (!r->hook[i].token && hook_relevant(r, r->spec.analysis.webhooks[i].type))
+			hook_call(r, i, NULL, NULL);
+}
+
+static void hook_why(const struct rollout *r, int i, char *buf, size_t len)
+{
+	const struct hook_slot *h = &r->hook[i];
+	const char *name = r->spec.analysis.webhooks[i].name;
+
+	if (!h->answered)
+		snprintf(buf, len, "%s webhook %s has not answered yet",
+			 spec_webhook_type_name(r->spec.analysis.webhooks[i].type), name);
+	else if (h->status)
+		snprintf(buf, len, "%s webhook %s answered HTTP %d",
+			 spec_webhook_type_name(r->spec.analysis.webhooks[i].type), name, h->status);
+	else
+		snprintf(buf, len, "%s webhook %s failed: %s",
+			 spec_webhook_type_name(r->spec.analysis.webhooks[i].type), name, h->error);
+}
+
+/* The gates from the answers: a gate is open when its hooks all said 2xx since the last change. */
+static void gates_fill(struct rollout *r, struct gates *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->confirm_rollout = g->confirm_traffic_increase = g->confirm_promotion = true;
+	g->pre_rollout_done = true;
+	for (int i = 0; i < r->spec.analysis.n_webhooks; i++) {
+		const struct spec_webhook *w = &r->spec.analysis.webhooks[i];
+		struct hook_slot *h = &r->hook[i];
+		bool fresh_ok = h->answered && h->ok && h->submitted_ms >= r->gate_epoch_ms;
+		bool *gate = w->type == WH_CONFIRM_ROLLOUT ? &g->confirm_rollout :
+			     w->type == WH_CONFIRM_TRAFFIC_INCREASE ? &g->confirm_traffic_increase :
+			     w->type == WH_CONFIRM_PROMOTION ? &g->confirm_promotion : NULL;
+
+		if (gate && !fresh_ok) {
+			*gate = false;
+			hook_why(r, i, g->why, sizeof(g->why));
+		}
+		if (w->type == WH_PRE_ROLLOUT) {
+			if (h->answered && !h->ok && h->unread) {
+				g->pre_rollout_failed = true;
+				h->unread = false;
+				hook_why(r, i, g->why, sizeof(g->why));
+			}
+			if (!fresh_ok)
+				g->pre_rollout_done = false;
+		}
+	}
+}
+
+/* A failing `rollout` hook is a failed check, like a metric out of range. */
+static void rollout_hooks_into_check(struct rollout *r, struct check_result *check)
+{
+	for (int i = 0; i < r->spec.analysis.n_webhooks; i++) {
+		struct hook_slot *h = &r->hook[i];
+		size_t len = strlen(check->reason);
+		char why[160];
+
+		if (r->spec.analysis.webhooks[i].type != WH_ROLLOUT || !h->unread)
+			continue;
+		h->unread = false;
+		if (h->ok)
+			continue;
+		check->passed = false;
+		hook_why(r, i, why, sizeof(why));
+		snprintf(check->reason + len, sizeof(check->reason) - len, "%s%s", len ? "; " : "",
+			 why);
+	}
+}
+
+/* After a decision: events, post-rollout, and fresh answers for the gates ahead. */
+static void hooks_after(struct rollout *r, const struct decision *d)
+{
+	bool ended = (d->to_phase == PHASE_SUCCEEDED || d->to_phase == PHASE_FAILED) &&
+		     d->from_phase != d->to_phase;
+	bool warning = d->action == ACT_ROLLBACK || d->action == ACT_FREEZE ||
+		       d->action == ACT_HOLD;
+
+	if (d->to_bp != d->from_bp || d->to_phase != d->from_phase)
+		r->gate_epoch_ms = now_unix_ms();
+	for (int i = 0; i < r->spec.analysis.n_webhooks; i++) {
+		enum spec_webhook_type t = r->spec.analysis.webhooks[i].type;
+
+		if (t == WH_EVENT)
+			hook_call(r, i, d->reason, warning ? "Warning" : "Normal");
+		else if (t == WH_POST_ROLLOUT && ended)
+			hook_call(r, i, NULL, NULL);
+	}
+	hooks_poll(r);
+}
+
 /* Apply a decision: the weight to the datapath, then the record and the log. */
 static void commit(struct rollout *r, const struct decision *d, const struct check_result *check,
 		   const char *by)
@@ -222,6 +397,7 @@ static void commit(struct rollout *r, const struct decision *d, const struct che
 	cJSON_Delete(rec);
 	log_info("%s: %s %s, weight %.2f%% -> %.2f%%: %s\n", r->rec.name, phase_name(d->to_phase),
 		 action_name(d->action), d->from_bp / 100.0, d->to_bp / 100.0, d->reason);
+	hooks_after(r, d);
 }
 
 static void fill_record_spec(struct rollout *r)
@@ -264,7 +440,7 @@ static void new_attempt(struct rollout *r, const char *why)
 }
 
 int rollout_start(struct rollout *r, const struct spec_canary *c, const struct dp_maps *m,
-		  const char *state_dir, uint64_t now_ms)
+		  const char *state_dir, struct webhook_runner *hooks, uint64_t now_ms)
 {
 	struct rollout_record saved = { 0 };
 	int err;
@@ -273,6 +449,7 @@ int rollout_start(struct rollout *r, const struct spec_canary *c, const struct d
 	r->spec = *c;
 	r->maps = m;
 	r->state_dir = state_dir;
+	r->hooks = hooks;
 	fill_record_spec(r);
 	snaps_reset(r);
 
@@ -302,6 +479,7 @@ int rollout_start(struct rollout *r, const struct spec_canary *c, const struct d
 	if (r->rec.started_unix_ms == 0 || saved.revision != r->rec.revision)
 		new_attempt(r, r->rec.attempt ? "new revision" : "rollout loaded");
 	r->next_tick_ms = now_ms + r->spec.analysis.interval_ms;
+	hooks_poll(r);
 	return 0;
 }
 
@@ -315,6 +493,8 @@ int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_
 	int err;
 
 	r->spec = *c;
+	/* the webhook list may have changed: answers to the old one no longer apply */
+	memset(r->hook, 0, sizeof(r->hook));
 	fill_record_spec(r);
 	err = steering_apply(r->maps, &r->spec, restart ? 0 : r->rec.st.weight_bp, &r->svc_id);
 	if (err)
@@ -347,6 +527,7 @@ void rollout_tick(struct rollout *r, uint64_t now_ms)
 	struct counters v[2], w[2];
 	struct window_metrics wm[SPEC_MAX_METRICS];
 	struct check_result check, *cp = NULL;
+	struct gates gates;
 	struct decision d;
 	uint64_t first_window = r->spec.analysis.n_metrics ? r->spec.analysis.metrics[0].interval_ms
 							   : r->spec.analysis.interval_ms;
@@ -380,10 +561,18 @@ void rollout_tick(struct rollout *r, uint64_t now_ms)
 				memset(&wm[i], 0, sizeof(wm[i]));
 		}
 		analysis_judge(&r->spec.analysis, wm, &check);
+		rollout_hooks_into_check(r, &check);
 		cp = &check;
 	}
-	analysis_tick(&r->spec, &r->rec.st, cp, &d);
+	if (r->spec.analysis.n_webhooks)
+		gates_fill(r, &gates);
+	analysis_tick(&r->spec, &r->rec.st, cp, r->spec.analysis.n_webhooks ? &gates : NULL, &d);
+	/* a gate still closed for the same reason is not news: no new audit line */
+	if (d.action == ACT_WAIT && !strcmp(r->rec.last_action, "wait") &&
+	    !strcmp(r->rec.last_reason, d.reason))
+		d.action = ACT_NONE;
 	if (d.action == ACT_NONE) {
+		hooks_poll(r);
 		/* nothing decided: keep status fresh without filling the audit log */
 		r->rec.updated_unix_ms = now_unix_ms();
 		state_save(r->state_dir, &r->rec);
@@ -412,6 +601,41 @@ int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight
 	snprintf(msg, msg_len, "%s: %s, canary weight %.2f%% (%s)", r->rec.name,
 		 phase_name(r->rec.st.phase), r->rec.st.weight_bp / 100.0, d.reason);
 	return 0;
+}
+
+bool rollout_hook_result(struct rollout *r, uint64_t token, bool ok, int status,
+			 const char *error)
+{
+	for (int i = 0; i < r->spec.analysis.n_webhooks; i++) {
+		struct hook_slot *h = &r->hook[i];
+		const struct spec_webhook *w = &r->spec.analysis.webhooks[i];
+
+		if (!token || h->token != token)
+			continue;
+		h->token = 0;
+		h->answered = true;
+		h->ok = ok;
+		h->unread = true;
+		h->status = status;
+		snprintf(h->error, sizeof(h->error), "%s", error);
+		if (!ok)
+			log_debug("%s: %s webhook %s: %s%d %s\n", r->rec.name,
+				  spec_webhook_type_name(w->type), w->name, status ? "HTTP " : "",
+				  status, error);
+		if (w->type == WH_ROLLBACK && ok && hook_relevant(r, WH_ROLLBACK)) {
+			struct decision d;
+
+			/* Flagger: a rollback hook's 2xx rolls back at once */
+			if (!analysis_command(&r->spec, &r->rec.st, CMD_ABORT, 0, &d)) {
+				snprintf(d.reason, sizeof(d.reason),
+					 "rollback webhook %s answered HTTP %d: rolled back", w->name,
+					 status);
+				commit(r, &d, NULL, "webhook");
+			}
+		}
+		return true;
+	}
+	return false;
 }
 
 void rollout_stop(struct rollout *r)

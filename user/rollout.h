@@ -24,6 +24,17 @@ struct snapshot {
 	struct counters v[2]; /* SL_PRIMARY, SL_CANARY */
 };
 
+/* One webhook's last call, as the gates and checks read it. */
+struct hook_slot {
+	uint64_t token; /* the call in flight, 0 when none */
+	uint64_t submitted_ms; /* wall clock of the last call */
+	bool answered, ok, unread; /* unread: a failure not yet counted */
+	int status;
+	char error[96];
+};
+
+struct webhook_runner;
+
 struct rollout {
 	struct spec_canary spec;
 	struct rollout_record rec;
@@ -34,6 +45,9 @@ struct rollout {
 	uint64_t spacing_ms; /* between snapshots */
 	int n_snaps, cap_snaps, head; /* ring: head is the newest */
 	struct snapshot snaps[ROLLOUT_MAX_SNAPS];
+	struct webhook_runner *hooks; /* NULL: webhooks are not called */
+	struct hook_slot hook[SPEC_MAX_WEBHOOKS];
+	uint64_t gate_epoch_ms; /* the last weight or phase change: gates must be newer */
 };
 
 /** rollout_revision() - a hash of what the rollout steers between: both version sets. */
@@ -42,10 +56,11 @@ uint64_t rollout_revision(const struct spec_canary *c);
 /**
  * rollout_start() - take a rollout on: resume its saved record when the
  * revision is the same, otherwise start a new attempt; program the maps at
- * the record's weight. Return: 0 or -errno (logged).
+ * the record's weight. @hooks calls the spec's webhooks (NULL: none are).
+ * Return: 0 or -errno (logged).
  */
 int rollout_start(struct rollout *r, const struct spec_canary *c, const struct dp_maps *m,
-		  const char *state_dir, uint64_t now_ms);
+		  const char *state_dir, struct webhook_runner *hooks, uint64_t now_ms);
 
 /** rollout_update() - a reloaded spec for the same rollout (a new revision restarts it). */
 int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_ms);
@@ -59,6 +74,14 @@ void rollout_tick(struct rollout *r, uint64_t now_ms);
  */
 int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight_bp, char *msg,
 		    size_t msg_len);
+
+/**
+ * rollout_hook_result() - an answer to one of this rollout's webhook calls.
+ * Return: true when @token was this rollout's. A `rollback` hook answering
+ * 2xx rolls the canary back here and now.
+ */
+bool rollout_hook_result(struct rollout *r, uint64_t token, bool ok, int status,
+			 const char *error);
 
 /** rollout_stop() - the rollout left the spec: stop steering its VIP, forget its record. */
 void rollout_stop(struct rollout *r);

@@ -1037,6 +1037,124 @@ static void parse_metric(struct vctx *v, const cJSON *obj, uint64_t default_ms,
 		check_metric_bounds(v, m);
 }
 
+static const char *const webhook_type_names[WH_TYPES] = {
+	[WH_CONFIRM_ROLLOUT] = "confirm-rollout",
+	[WH_PRE_ROLLOUT] = "pre-rollout",
+	[WH_ROLLOUT] = "rollout",
+	[WH_CONFIRM_TRAFFIC_INCREASE] = "confirm-traffic-increase",
+	[WH_CONFIRM_PROMOTION] = "confirm-promotion",
+	[WH_POST_ROLLOUT] = "post-rollout",
+	[WH_ROLLBACK] = "rollback",
+	[WH_EVENT] = "event",
+};
+
+const char *spec_webhook_type_name(enum spec_webhook_type t)
+{
+	return (unsigned)t < WH_TYPES ? webhook_type_names[t] : "?";
+}
+
+static void parse_webhook(struct vctx *v, const cJSON *obj, struct spec_analysis *a)
+{
+	static const struct field fields[] = {
+		{ "name", F_USE },
+		{ "type", F_USE },
+		{ "url", F_USE },
+		{ "timeout", F_USE },
+		{ "retries", F_USE },
+		{ "metadata", F_USE },
+		{ "muteAlert", F_IGNORE },
+		{ NULL, F_USE },
+	};
+	struct spec_webhook *w = &a->webhooks[a->n_webhooks];
+	const cJSON *meta = NULL, *it;
+	const char *s, *why;
+	char q[64];
+	int t;
+
+	if (!cJSON_IsObject(obj)) {
+		verr(v, "must be a mapping, not %s", type_name(obj));
+		return;
+	}
+	check_fields(v, obj, fields);
+	memset(w, 0, sizeof(*w));
+	if (!required(v, "name", get_string(v, obj, "name", &s))) {
+		if (!*s || strlen(s) >= sizeof(w->name))
+			verr_at(v, "name", "must be 1 to %zu characters", sizeof(w->name) - 1);
+		copy_str(w->name, sizeof(w->name), s);
+		for (int i = 0; i < a->n_webhooks; i++)
+			if (!strcmp(a->webhooks[i].name, w->name))
+				verr_at(v, "name", "%s is used by another webhook",
+					quote(q, sizeof(q), s));
+	}
+	w->type = WH_ROLLOUT; /* Flagger's default */
+	if (!get_string(v, obj, "type", &s)) {
+		for (t = 0; t < WH_TYPES && strcmp(s, webhook_type_names[t]); t++)
+			;
+		if (t == WH_TYPES)
+			verr_at(v, "type", "%s is not a Flagger webhook type (confirm-rollout, "
+				"pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, "
+				"post-rollout, rollback, event)", quote(q, sizeof(q), s));
+		else
+			w->type = (enum spec_webhook_type)t;
+	}
+	if (!required(v, "url", get_string(v, obj, "url", &s))) {
+		if (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))
+			verr_at(v, "url", "%s is not an http:// or https:// URL",
+				quote(q, sizeof(q), s));
+		else if (strlen(s) >= sizeof(w->url))
+			verr_at(v, "url", "longer than %zu characters", sizeof(w->url) - 1);
+		copy_str(w->url, sizeof(w->url), s);
+	}
+	w->timeout_ms = 10000;
+	if (!get_string(v, obj, "timeout", &s)) {
+		if (duration_parse(s, &w->timeout_ms, &why))
+			verr_at(v, "timeout", "not a duration: %s: %s", quote(q, sizeof(q), s), why);
+		else if (w->timeout_ms == 0)
+			verr_at(v, "timeout", "must be > 0");
+	}
+	get_int_range(v, obj, "retries", 0, 10, &w->retries);
+	if (!get_object(v, obj, "metadata", &meta)) {
+		size_t saved = path_push(v, "metadata");
+
+		cJSON_ArrayForEach(it, meta) {
+			if (w->n_meta >= SPEC_MAX_WEBHOOK_META) {
+				verr(v, "more than %d entries", SPEC_MAX_WEBHOOK_META);
+				break;
+			}
+			if (!cJSON_IsString(it) || strlen(it->string) >= sizeof(w->meta_key[0]) ||
+			    strlen(it->valuestring) >= sizeof(w->meta_val[0])) {
+				verr_at(v, it->string, "must be a string of at most %zu characters "
+					"(keys %zu)", sizeof(w->meta_val[0]) - 1,
+					sizeof(w->meta_key[0]) - 1);
+				continue;
+			}
+			copy_str(w->meta_key[w->n_meta], sizeof(w->meta_key[0]), it->string);
+			copy_str(w->meta_val[w->n_meta++], sizeof(w->meta_val[0]), it->valuestring);
+		}
+		path_pop(v, saved);
+	}
+	a->n_webhooks++;
+}
+
+static void parse_webhooks(struct vctx *v, const cJSON *arr, struct spec_analysis *a)
+{
+	const cJSON *it;
+	int i = 0;
+
+	if (cJSON_GetArraySize(arr) > SPEC_MAX_WEBHOOKS) {
+		verr_at(v, "webhooks", "%d webhooks; at most %d", cJSON_GetArraySize(arr),
+			SPEC_MAX_WEBHOOKS);
+		return;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		size_t saved = path_push(v, "webhooks");
+
+		path_push_index(v, i++);
+		parse_webhook(v, it, a);
+		path_pop(v, saved);
+	}
+}
+
 static void parse_step_weights(struct vctx *v, const cJSON *arr, struct spec_analysis *a)
 {
 	int n = cJSON_GetArraySize(arr), i = 0;
@@ -1090,14 +1208,14 @@ static void parse_analysis(struct vctx *v, const cJSON *obj, struct spec_analysi
 		{ "mirror", F_IGNORE },
 		{ "mirrorWeight", F_IGNORE },
 		{ "alerts", F_IGNORE },
-		{ "webhooks", F_IGNORE },
+		{ "webhooks", F_USE },
 		{ "match", F_IGNORE },
 		{ "sessionAffinity", F_IGNORE },
 		{ "primaryReadyThreshold", F_IGNORE },
 		{ "canaryReadyThreshold", F_IGNORE },
 		{ NULL, F_USE },
 	};
-	const cJSON *steps = NULL, *metrics, *it;
+	const cJSON *steps = NULL, *metrics, *hooks, *it;
 	bool has_max, has_step, has_steps;
 	long long threshold;
 	int max_weight = 0, i;
@@ -1144,6 +1262,9 @@ static void parse_analysis(struct vctx *v, const cJSON *obj, struct spec_analysi
 	if (!has_step && !has_steps && a->iterations <= 0)
 		verr_at(v, "stepWeight",
 			"required (or stepWeights; or iterations for blue/green)");
+
+	if (!get_array(v, obj, "webhooks", &hooks))
+		parse_webhooks(v, hooks, a);
 
 	if (get_array(v, obj, "metrics", &metrics))
 		return;
@@ -1845,6 +1966,29 @@ static void add_analysis(struct jw *w, cJSON *spec, const struct spec_analysis *
 		if (sm->has_max)
 			jw_num(w, tr, "max", sm->max);
 		add_interval(w, m, sm->interval_ms);
+	}
+	if (!a->n_webhooks)
+		return;
+	arr = jw_arr(w, an, "webhooks");
+	for (i = 0; i < a->n_webhooks; i++) {
+		const struct spec_webhook *wh = &a->webhooks[i];
+		char d[64];
+
+		m = cJSON_CreateObject();
+		jw_push(w, arr, m);
+		if (w->failed)
+			return;
+		jw_str(w, m, "name", wh->name);
+		jw_str(w, m, "type", spec_webhook_type_name(wh->type));
+		jw_str(w, m, "url", wh->url);
+		duration_format(wh->timeout_ms, d, sizeof(d));
+		jw_str(w, m, "timeout", d);
+		jw_num(w, m, "retries", wh->retries);
+		if (wh->n_meta) {
+			tr = jw_obj(w, m, "metadata");
+			for (int k = 0; k < wh->n_meta; k++)
+				jw_str(w, tr, wh->meta_key[k], wh->meta_val[k]);
+		}
 	}
 }
 

@@ -57,6 +57,36 @@ struct spec_metric {
 	uint64_t interval_ms; /* the metric's window; defaults to analysis.interval */
 };
 
+/* Flagger's webhook types (spec.analysis.webhooks[].type). */
+enum spec_webhook_type {
+	WH_CONFIRM_ROLLOUT, /* gate before the first step; no failed check */
+	WH_PRE_ROLLOUT, /* before the first step; a failure is a failed check */
+	WH_ROLLOUT, /* every analysis tick; a failure is a failed check */
+	WH_CONFIRM_TRAFFIC_INCREASE, /* gate before each step */
+	WH_CONFIRM_PROMOTION, /* gate at the max weight; metrics keep running */
+	WH_POST_ROLLOUT, /* after promotion or rollback; logged */
+	WH_ROLLBACK, /* polled; a 2xx answer rolls back at once */
+	WH_EVENT, /* every event */
+	WH_TYPES,
+};
+
+#define SPEC_MAX_WEBHOOKS 8
+#define SPEC_MAX_WEBHOOK_META 8
+
+struct spec_webhook {
+	char name[64];
+	enum spec_webhook_type type;
+	char url[512];
+	uint64_t timeout_ms; /* default 10 s, as Flagger */
+	int retries; /* further attempts after a failure, 0..10 */
+	int n_meta;
+	char meta_key[SPEC_MAX_WEBHOOK_META][64];
+	char meta_val[SPEC_MAX_WEBHOOK_META][192];
+};
+
+/** spec_webhook_type_name() - "confirm-rollout", ... */
+const char *spec_webhook_type_name(enum spec_webhook_type t);
+
 struct spec_analysis {
 	uint64_t interval_ms; /* one tick */
 	int threshold; /* failed checks before rollback; <= 0 in the document means 1 */
@@ -68,6 +98,8 @@ struct spec_analysis {
 	int iterations; /* > 0: blue/green, N checks at 0% then switch */
 	int n_metrics;
 	struct spec_metric metrics[SPEC_MAX_METRICS];
+	int n_webhooks;
+	struct spec_webhook webhooks[SPEC_MAX_WEBHOOKS];
 };
 
 struct spec_canary {

@@ -9,6 +9,11 @@
  * bpf_cast_to_kern_ctx(), which the verifier turns into a register move,
  * so knowing it costs nothing; a CHECKSUM_COMPLETE packet also has its
  * skb->csum corrected, the only helper call of a rewrite.
+ *
+ * bpf_cast_to_kern_ctx() came with Linux 6.3. Older kernels (6.1 LTS) take
+ * the helper path instead: bpf_l3/l4_csum_replace() know ip_summed
+ * themselves, at the price of a few helper calls per rewritten packet. The
+ * loader picks the path before load (have_kern_ctx); see nat_rewrite().
  */
 #ifndef SLUICE_BPF_NAT_H
 #define SLUICE_BPF_NAT_H
@@ -30,7 +35,19 @@
 #define SL_CHECKSUM_COMPLETE 2
 #define SL_CHECKSUM_PARTIAL 3
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+/*
+ * Weak, so that libbpf loads the object on a kernel without the kfunc (it
+ * then leaves the call unresolved instead of failing).
+ */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/*
+ * Set by the loader: true where the running kernel's BTF has
+ * bpf_cast_to_kern_ctx(). A constant after load, so the verifier prunes
+ * the path not taken; where it is false, the loader also keeps the kfunc
+ * call itself away from the kernel (see dp_load()).
+ */
+const volatile bool have_kern_ctx = true;
 
 /* Just the field sluice reads, relocated against the running kernel (CO-RE). */
 struct sk_buff___sl {
@@ -44,12 +61,11 @@ static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
 	return BPF_CORE_READ_BITFIELD(skb, ip_summed);
 }
 
-/**
- * nat_rewrite() - replace the destination (@dst) or source address and port
- * of the packet @p describes with @to and @to_port, fixing checksums.
- * Return: 0, or -1 when the headers are no longer where parsing saw them.
+/*
+ * The fast path: one's-complement arithmetic on the packet's own bytes,
+ * keyed on ip_summed (see the top of this file).
  */
-static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *p, bool dst,
+static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struct pkt *p, bool dst,
 				       const union sl_addr *to, __be16 to_port)
 {
 	void *data = (void *)(long)skb->data;
@@ -114,6 +130,78 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *
 	if (summed == SL_CHECKSUM_COMPLETE)
 		bpf_csum_update(skb, (__u16)~csum_fold32(d_addr));
 	return 0;
+}
+
+/* BPF_F_MARK_MANGLED_0 keeps a UDP/IPv4 "no checksum" zero as zero. */
+static __always_inline __u64 nat_l4_flags(const struct pkt *p)
+{
+	return p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+}
+
+/*
+ * The helper path, for kernels without bpf_cast_to_kern_ctx(): the csum
+ * helpers read ip_summed in the kernel and update the L4 field and
+ * skb->csum accordingly; the bytes go in with bpf_skb_store_bytes().
+ */
+static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const struct pkt *p,
+					       bool dst, const union sl_addr *to, __be16 to_port)
+{
+	__u32 l4 = p->l4_off & SL_L4_OFF_MASK;
+	__u32 csum_off = l4 + (p->proto == IPPROTO_TCP ? 16 : 6);
+	__u32 port_off = l4 + (dst ? 2 : 0);
+	const union sl_addr *from = dst ? &p->daddr : &p->saddr;
+	__be16 from_port = dst ? p->dport : p->sport;
+	__u64 l4f = nat_l4_flags(p);
+	__u32 addr_off;
+	int ret;
+
+	if (p->family == AF_INET) {
+		addr_off = sizeof(struct ethhdr) +
+			   (dst ? offsetof(struct iphdr, daddr) : offsetof(struct iphdr, saddr));
+		ret = bpf_l4_csum_replace(skb, csum_off, from->v4, to->v4,
+					  l4f | BPF_F_PSEUDO_HDR | sizeof(__be32));
+		if (ret)
+			return ret;
+		ret = bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check),
+					  from->v4, to->v4, sizeof(__be32));
+		if (ret)
+			return ret;
+		ret = bpf_skb_store_bytes(skb, addr_off, &to->v4, sizeof(to->v4), 0);
+	} else {
+		__s64 diff = bpf_csum_diff((__be32 *)from->v6, 16, (__be32 *)to->v6, 16, 0);
+
+		if (diff < 0)
+			return (int)diff;
+		addr_off = sizeof(struct ethhdr) + (dst ? offsetof(struct ipv6hdr, daddr)
+							: offsetof(struct ipv6hdr, saddr));
+		/* IPv6 has no header checksum: only the L4 pseudo-header moves. */
+		ret = bpf_l4_csum_replace(skb, csum_off, 0, (__u32)diff, l4f | BPF_F_PSEUDO_HDR);
+		if (ret)
+			return ret;
+		ret = bpf_skb_store_bytes(skb, addr_off, to->v6, 16, 0);
+	}
+	if (ret)
+		return ret;
+	if (from_port == to_port)
+		return 0;
+	ret = bpf_l4_csum_replace(skb, csum_off, from_port, to_port, l4f | sizeof(__be16));
+	if (ret)
+		return ret;
+	return bpf_skb_store_bytes(skb, port_off, &to_port, sizeof(to_port), 0);
+}
+
+/**
+ * nat_rewrite() - replace the destination (@dst) or source address and port
+ * of the packet @p describes with @to and @to_port, fixing checksums.
+ * Return: 0, or non-zero when the headers are no longer where parsing saw
+ * them or a helper failed (the packet may then be half rewritten: drop it).
+ */
+static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct pkt *p, bool dst,
+				       const union sl_addr *to, __be16 to_port)
+{
+	if (have_kern_ctx)
+		return nat_rewrite_direct(skb, p, dst, to, to_port);
+	return nat_rewrite_helpers(skb, p, dst, to, to_port);
 }
 
 static __always_inline int nat_dnat(struct __sk_buff *skb, const struct pkt *p,

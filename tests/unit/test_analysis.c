@@ -57,7 +57,7 @@ static struct decision tick(const struct spec_canary *c, struct rollout_status *
 	struct check_result r = check(c, rate, p99);
 	struct decision d;
 
-	analysis_tick(c, st, analysis_needs_check(c, st) ? &r : NULL, &d);
+	analysis_tick(c, st, analysis_needs_check(c, st) ? &r : NULL, NULL, &d);
 	return d;
 }
 
@@ -252,6 +252,90 @@ static void commands_from_people(void **state)
 	assert_int_equal(analysis_command(&c, &st, CMD_ABORT, 0, &d), -EINVAL);
 }
 
+static struct decision tick_gated(const struct spec_canary *c, struct rollout_status *st,
+				  double rate, const struct gates *g)
+{
+	struct check_result r = check(c, rate, 5);
+	struct decision d;
+
+	analysis_tick(c, st, analysis_needs_check(c, st) ? &r : NULL, g, &d);
+	return d;
+}
+
+static void webhook_gates_hold_without_failing(void **state)
+{
+	struct spec_canary c = spec(10, 20, 2);
+	struct rollout_status st;
+	struct gates g = { .confirm_rollout = false, .confirm_traffic_increase = true,
+			   .confirm_promotion = true, .pre_rollout_done = true };
+	struct decision d;
+	(void)state;
+
+	analysis_restart(&st);
+	d = tick_gated(&c, &st, -1, &g);
+	assert_int_equal(d.action, ACT_WAIT);
+	assert_non_null(strstr(d.reason, "confirm-rollout"));
+	assert_int_equal(st.weight_bp, 0);
+	assert_int_equal(st.phase, PHASE_INITIALIZED);
+	g.confirm_rollout = true;
+	d = tick_gated(&c, &st, -1, &g);
+	assert_int_equal(d.action, ACT_START);
+	assert_int_equal(st.weight_bp, 1000);
+
+	g.confirm_traffic_increase = false;
+	d = tick_gated(&c, &st, 100, &g);
+	assert_int_equal(d.action, ACT_WAIT);
+	assert_int_equal(st.weight_bp, 1000);
+	assert_int_equal(st.failed_checks, 0);
+	d = tick_gated(&c, &st, 50, &g); /* metrics still judged while the gate is closed */
+	assert_int_equal(d.action, ACT_HOLD);
+	assert_int_equal(st.failed_checks, 1);
+	g.confirm_traffic_increase = true;
+	d = tick_gated(&c, &st, 100, &g);
+	assert_int_equal(d.action, ACT_STEP);
+	assert_int_equal(st.weight_bp, 2000);
+
+	g.confirm_promotion = false;
+	d = tick_gated(&c, &st, 100, &g);
+	assert_int_equal(d.action, ACT_WAIT);
+	assert_non_null(strstr(d.reason, "confirm-promotion"));
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	g.confirm_promotion = true;
+	d = tick_gated(&c, &st, 100, &g);
+	assert_int_equal(d.action, ACT_PROMOTE);
+	assert_int_equal(st.phase, PHASE_SUCCEEDED);
+}
+
+static void pre_rollout_failures_count(void **state)
+{
+	struct spec_canary c = spec(10, 20, 2);
+	struct rollout_status st;
+	struct gates g = { .confirm_rollout = true, .confirm_traffic_increase = true,
+			   .confirm_promotion = true };
+	struct decision d;
+	(void)state;
+
+	analysis_restart(&st);
+	d = tick_gated(&c, &st, -1, &g); /* no answer yet */
+	assert_int_equal(d.action, ACT_WAIT);
+	g.pre_rollout_failed = true;
+	snprintf(g.why, sizeof(g.why), "pre-rollout webhook smoke: HTTP 500");
+	d = tick_gated(&c, &st, -1, &g);
+	assert_int_equal(d.action, ACT_HOLD);
+	assert_int_equal(st.failed_checks, 1);
+	assert_int_equal(st.weight_bp, 0);
+	d = tick_gated(&c, &st, -1, &g);
+	assert_int_equal(d.action, ACT_ROLLBACK);
+	assert_int_equal(st.phase, PHASE_FAILED);
+	assert_non_null(strstr(d.reason, "smoke"));
+
+	analysis_restart(&st);
+	g.pre_rollout_failed = false;
+	g.pre_rollout_done = true;
+	d = tick_gated(&c, &st, -1, &g);
+	assert_int_equal(d.action, ACT_START);
+}
+
 static void success_rate_per_request_and_per_connection(void **state)
 {
 	struct counters w;
@@ -340,6 +424,8 @@ int main(void)
 		cmocka_unit_test(step_weight_promotion_moves_in_steps),
 		cmocka_unit_test(skip_analysis_promotes_at_once),
 		cmocka_unit_test(commands_from_people),
+		cmocka_unit_test(webhook_gates_hold_without_failing),
+		cmocka_unit_test(pre_rollout_failures_count),
 		cmocka_unit_test(success_rate_per_request_and_per_connection),
 		cmocka_unit_test(quantiles_are_within_the_histogram_error),
 		cmocka_unit_test(deltas_never_wrap),

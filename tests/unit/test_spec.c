@@ -1167,7 +1167,6 @@ static void test_ignored_flagger_fields(void **state)
 		"spec.service.hosts",
 		"spec.service.retries",
 		"spec.analysis.match",
-		"spec.analysis.webhooks",
 		"spec.analysis.alerts",
 	};
 	struct spec_canary *c = new_canary();
@@ -1192,6 +1191,57 @@ static void test_ignored_flagger_fields(void **state)
 	assert_true(c->analysis.metrics[1].max == 500);
 	assert_int_equal(c->analysis.metrics[1].interval_ms, 30000);
 	assert_string_equal(c->primary.version, "6.0.0");
+	/* webhooks are read: Flagger's fields, Flagger's meaning */
+	assert_int_equal(c->analysis.n_webhooks, 1);
+	assert_string_equal(c->analysis.webhooks[0].name, "acceptance-test");
+	assert_int_equal(c->analysis.webhooks[0].type, WH_PRE_ROLLOUT);
+	assert_string_equal(c->analysis.webhooks[0].url, "http://flagger-loadtester.test/");
+	assert_int_equal(c->analysis.webhooks[0].timeout_ms, 30000);
+	assert_int_equal(c->analysis.webhooks[0].n_meta, 2);
+	assert_string_equal(c->analysis.webhooks[0].meta_key[1], "cmd");
+	free(c);
+}
+
+/* Webhook mistakes, each with its path. */
+static void test_webhook_errors(void **state)
+{
+	static const char doc[] =
+		"apiVersion: flagger.app/v1beta1\n"
+		"kind: Canary\n"
+		"metadata: {name: w}\n"
+		"spec:\n"
+		"  service: {port: 80}\n"
+		"  analysis:\n"
+		"    interval: 1s\n"
+		"    stepWeight: 10\n"
+		"    webhooks:\n"
+		"    - {name: a, type: pre-deploy, url: http://x/}\n"
+		"    - {name: a, url: ftp://x/, timeout: 5x}\n"
+		"    - {type: rollout, url: http://x/, retries: 11, metadata: {k: 1}}\n"
+		"  steering:\n"
+		"    vip: 198.19.0.20\n"
+		"    primary: {version: v1, endpoints: [198.18.1.20]}\n";
+	struct spec_canary *c = new_canary();
+	struct spec_errors errs = { 0 };
+	static const char *const paths[] = {
+		"spec.analysis.webhooks[0].type",     "spec.analysis.webhooks[1].name",
+		"spec.analysis.webhooks[1].url",      "spec.analysis.webhooks[1].timeout",
+		"spec.analysis.webhooks[2].name",     "spec.analysis.webhooks[2].retries",
+		"spec.analysis.webhooks[2].metadata.k",
+	};
+
+	(void)state;
+	assert_int_equal(spec_parse_buffer(doc, sizeof(doc) - 1, c, &errs), -EINVAL);
+	for (int i = 0; i < errs.n; i++)
+		print_message("# %s: %s\n", errs.e[i].path, errs.e[i].reason);
+	for (size_t k = 0; k < ARRAY_SIZE(paths); k++) {
+		bool found = false;
+
+		for (int i = 0; i < errs.n; i++)
+			found |= !strcmp(errs.e[i].path, paths[k]);
+		if (!found)
+			fail_msg("no error at %s", paths[k]);
+	}
 	free(c);
 }
 
@@ -1678,6 +1728,7 @@ int main(void)
 		cmocka_unit_test(test_canary_without_endpoints),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_ignored_flagger_fields),
+		cmocka_unit_test(test_webhook_errors),
 		cmocka_unit_test(test_canary_analysis_alias),
 		cmocka_unit_test(test_ignored_overflow),
 		cmocka_unit_test(test_round_trip),
