@@ -70,6 +70,8 @@ static pthread_mutex_t behaviour_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char name[MAX_NAME + 1] = "backend";
 static bool quiet;
+static FILE *request_log; /* --log: one line per request, for webhook tests */
+static pthread_mutex_t request_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int idle_timeout_s = 60;
 
 static atomic_ullong n_requests;
@@ -705,6 +707,43 @@ static int reject(struct conn *c, int code)
 	return err ? err : flush_out(c);
 }
 
+/*
+ * --log: wait for the request's body (bounded by the input buffer), then
+ * write "TARGET BODY" on one line. Webhook tests read what was POSTed here.
+ */
+static int log_request(struct conn *c, const struct request *r)
+{
+	size_t need = r->content_length < IN_BUF / 2 ? (size_t)r->content_length : 0;
+	char line[IN_BUF];
+	size_t n = 0;
+
+	while (c->len - c->off < need) {
+		ssize_t got;
+
+		if (c->off) {
+			memmove(c->in, c->in + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->off = 0;
+		}
+		got = recv(c->fd, c->in + c->len, IN_BUF - c->len, 0);
+		if (got <= 0)
+			return -EPIPE;
+		c->len += (size_t)got;
+	}
+	n += snprintf(line, sizeof(line), "%.*s ", (int)r->target_len, r->target);
+	for (size_t i = 0; i < need && n < sizeof(line) - 2; i++) {
+		char ch = c->in[c->off + i];
+
+		line[n++] = ch == '\n' || ch == '\r' ? ' ' : ch;
+	}
+	line[n++] = '\n';
+	pthread_mutex_lock(&request_log_lock);
+	fwrite(line, 1, n, request_log);
+	fflush(request_log);
+	pthread_mutex_unlock(&request_log_lock);
+	return 0;
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
@@ -724,6 +763,12 @@ static void *conn_main(void *arg)
 			rc = parse_request(c->in + c->off, c->len - c->off, &r);
 			if (rc > 0) {
 				c->off += (size_t)rc;
+				const char *q;
+				size_t ql;
+
+				if (request_log && !path_is(&r, "/control", &q, &ql) &&
+				    !path_is(&r, "/stats", &q, &ql) && log_request(c, &r))
+					break;
 				c->skip = r.content_length;
 				if (handle_request(c, &r))
 					break;
@@ -877,6 +922,8 @@ static void usage(FILE *f)
 "                        with --latency-ms this shapes a p99 tail\n"
 "  --slow-ms N           delay of the slow requests in ms (default 0)\n"
 "  --idle-timeout-s N    close keep-alive connections idle this long (default 60)\n"
+"  --log FILE            append 'TARGET BODY' per request (not /control, /stats):\n"
+"                        what a webhook receiver got\n"
 "  --quiet               print nothing but errors (not even the listening line)\n"
 "  --help                this text\n"
 "\n"
@@ -922,6 +969,7 @@ int main(int argc, char **argv)
 		{ "latency-ms", required_argument, NULL, 't' },
 		{ "slow-rate", required_argument, NULL, 's' },
 		{ "slow-ms", required_argument, NULL, 'S' },
+		{ "log", required_argument, NULL, 'L' },
 		{ "idle-timeout-s", required_argument, NULL, 'i' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -978,6 +1026,14 @@ int main(int argc, char **argv)
 			if (errno || end == optarg || *end || idle_timeout_s < 1 ||
 			    idle_timeout_s > 86400)
 				die_usage("--idle-timeout-s wants 1..86400, got '%s'", optarg);
+			break;
+		case 'L':
+			request_log = fopen(optarg, "a");
+			if (!request_log) {
+				fprintf(stderr, "test-backend: --log %s: %s\n", optarg,
+					strerror(errno));
+				return 2;
+			}
 			break;
 		case 'q':
 			quiet = true;

@@ -193,13 +193,13 @@ static void failed_check(const struct spec_canary *c, struct rollout_status *st,
 }
 
 /* A closed gate: nothing moves and nothing fails (Flagger's confirm-* hooks). */
-static bool gate_closed(bool open, const struct gates *g, struct rollout_status *st,
+static bool gate_closed(bool open, const char *why, struct rollout_status *st,
 			struct decision *d, enum rollout_phase phase, const char *gate)
 {
-	if (!g || open)
+	if (open)
 		return false;
 	decide(d, st, ACT_WAIT, st->weight_bp, phase, "waiting for %s%s%s", gate,
-	       g->why[0] ? ": " : "", g->why);
+	       why && why[0] ? ": " : "", why ? why : "");
 	return true;
 }
 
@@ -212,7 +212,7 @@ static bool pre_rollout_blocks(const struct spec_canary *c, struct rollout_statu
 	if (!g)
 		return false;
 	if (g->pre_rollout_failed) {
-		snprintf(hook.reason, sizeof(hook.reason), "%s", g->why);
+		snprintf(hook.reason, sizeof(hook.reason), "%s", g->why_pre);
 		if (st->phase == PHASE_INITIALIZED)
 			st->phase = PHASE_PROGRESSING; /* the attempt has begun, at 0% */
 		failed_check(c, st, &hook, d);
@@ -252,8 +252,8 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 
 	if (blue_green(a)) {
 		if (st->iterations == 0 && st->failed_checks == 0 &&
-		    (gate_closed(g ? g->confirm_rollout : true, g, st, d, st->phase,
-				 "confirm-rollout") ||
+		    (gate_closed(g ? g->confirm_rollout : true, g ? g->why_rollout : NULL, st, d,
+				 st->phase, "confirm-rollout") ||
 		     pre_rollout_blocks(c, st, g, d)))
 			return;
 		if (!check)
@@ -265,8 +265,8 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 			return;
 		}
 		if (st->iterations + 1 >= a->iterations &&
-		    gate_closed(g ? g->confirm_promotion : true, g, st, d, PHASE_PROGRESSING,
-				"confirm-promotion"))
+		    gate_closed(g ? g->confirm_promotion : true, g ? g->why_promotion : NULL, st, d,
+				PHASE_PROGRESSING, "confirm-promotion"))
 			return;
 		st->iterations++;
 		if (st->iterations >= a->iterations) {
@@ -279,8 +279,8 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 	}
 
 	if (st->phase == PHASE_INITIALIZED || st->weight_bp == 0) {
-		if (gate_closed(g ? g->confirm_rollout : true, g, st, d, st->phase,
-				"confirm-rollout") ||
+		if (gate_closed(g ? g->confirm_rollout : true, g ? g->why_rollout : NULL, st, d,
+				st->phase, "confirm-rollout") ||
 		    pre_rollout_blocks(c, st, g, d))
 			return;
 		/* No traffic reaches the canary yet: nothing to judge (Flagger). */
@@ -296,15 +296,15 @@ void analysis_tick(const struct spec_canary *c, struct rollout_status *st,
 	}
 	if (st->weight_bp >= max) {
 		/* metrics keep running while confirm-promotion holds (Flagger) */
-		if (gate_closed(g ? g->confirm_promotion : true, g, st, d, PHASE_PROGRESSING,
-				"confirm-promotion"))
+		if (gate_closed(g ? g->confirm_promotion : true, g ? g->why_promotion : NULL, st, d,
+				PHASE_PROGRESSING, "confirm-promotion"))
 			return;
 		st->iterations++;
 		promote(c, st, d, "checks passed at the max weight");
 		return;
 	}
-	if (gate_closed(g ? g->confirm_traffic_increase : true, g, st, d, PHASE_PROGRESSING,
-			"confirm-traffic-increase"))
+	if (gate_closed(g ? g->confirm_traffic_increase : true, g ? g->why_traffic : NULL, st, d,
+			PHASE_PROGRESSING, "confirm-traffic-increase"))
 		return;
 	st->iterations++;
 	decide(d, st, ACT_STEP, analysis_next_weight(a, st->weight_bp), PHASE_PROGRESSING,

@@ -86,7 +86,8 @@ struct gates {
 	bool confirm_promotion; /* open: promotion may go */
 	bool pre_rollout_done; /* every pre-rollout hook answered 2xx */
 	bool pre_rollout_failed; /* one answered otherwise since the last tick */
-	char why[160]; /* which gate or hook, for the reason */
+	/* why each is closed or failed, for the decision's reason */
+	char why_rollout[160], why_traffic[160], why_promotion[160], why_pre[160];
 };
 
 const char *action_name(enum analysis_action a);

@@ -311,19 +311,24 @@ static void gates_fill(struct rollout *r, struct gates *g)
 		const struct spec_webhook *w = &r->spec.analysis.webhooks[i];
 		struct hook_slot *h = &r->hook[i];
 		bool fresh_ok = h->answered && h->ok && h->submitted_ms >= r->gate_epoch_ms;
-		bool *gate = w->type == WH_CONFIRM_ROLLOUT ? &g->confirm_rollout :
-			     w->type == WH_CONFIRM_TRAFFIC_INCREASE ? &g->confirm_traffic_increase :
-			     w->type == WH_CONFIRM_PROMOTION ? &g->confirm_promotion : NULL;
+		bool *gate = NULL;
+		char *why = NULL;
 
+		if (w->type == WH_CONFIRM_ROLLOUT)
+			gate = &g->confirm_rollout, why = g->why_rollout;
+		else if (w->type == WH_CONFIRM_TRAFFIC_INCREASE)
+			gate = &g->confirm_traffic_increase, why = g->why_traffic;
+		else if (w->type == WH_CONFIRM_PROMOTION)
+			gate = &g->confirm_promotion, why = g->why_promotion;
 		if (gate && !fresh_ok) {
 			*gate = false;
-			hook_why(r, i, g->why, sizeof(g->why));
+			hook_why(r, i, why, sizeof(g->why_rollout));
 		}
 		if (w->type == WH_PRE_ROLLOUT) {
 			if (h->answered && !h->ok && h->unread) {
 				g->pre_rollout_failed = true;
 				h->unread = false;
-				hook_why(r, i, g->why, sizeof(g->why));
+				hook_why(r, i, g->why_pre, sizeof(g->why_pre));
 			}
 			if (!fresh_ok)
 				g->pre_rollout_done = false;

@@ -70,7 +70,10 @@ ok $? "agent loads the datapath on $(uname -r) and runs the rollout"
 # Which rewrite the kernel verified: the dead path is removed by the
 # verifier, so the translated program shows only the one that runs.
 id=$(in_node bpftool -j net show dev cli0 | jq '[.[0].tc[]? | select(.name | startswith("sl_tc_forward")) | .id][0]')
-helpers=$(bpftool prog dump xlated id "$id" 2>/dev/null | grep -c 'call bpf_l4_csum_replace')
+xlated=$(bpftool prog dump xlated id "$id" 2>/dev/null)
+[ -n "$xlated" ]
+ok $? "bpftool shows the forward program attached to cli0 (id $id, $(echo "$xlated" | wc -l) lines)"
+helpers=$(echo "$xlated" | grep -c 'call bpf_l4_csum_replace')
 IFS=. read -r kmaj kmin _ <<<"$(uname -r)"
 if [ "$kmaj" -lt 6 ] || { [ "$kmaj" -eq 6 ] && [ "${kmin%%[!0-9]*}" -lt 3 ]; }; then
 	[ "$helpers" -gt 0 ]

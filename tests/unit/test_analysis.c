@@ -319,7 +319,7 @@ static void pre_rollout_failures_count(void **state)
 	d = tick_gated(&c, &st, -1, &g); /* no answer yet */
 	assert_int_equal(d.action, ACT_WAIT);
 	g.pre_rollout_failed = true;
-	snprintf(g.why, sizeof(g.why), "pre-rollout webhook smoke: HTTP 500");
+	snprintf(g.why_pre, sizeof(g.why_pre), "pre-rollout webhook smoke: HTTP 500");
 	d = tick_gated(&c, &st, -1, &g);
 	assert_int_equal(d.action, ACT_HOLD);
 	assert_int_equal(st.failed_checks, 1);
