@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "state.h"
+#include "sluice/latency.h"
 #include "sluice/datapath.h"
 
 static const char *const dp_counter_names[SL_DP_COUNTERS] = {
@@ -93,8 +95,23 @@ static cJSON *backend_json(const struct dp_maps *m, uint32_t id)
 	if (wm.has_data)
 		cJSON_AddNumberToObject(o, "success_rate_pct", wm.success_rate_pct);
 	if (wm.has_latency) {
+		cJSON *h = cJSON_AddArrayToObject(o, "latency_histogram");
+
 		cJSON_AddNumberToObject(o, "latency_p50_ms", wm.latency_p50_ms);
 		cJSON_AddNumberToObject(o, "latency_p99_ms", wm.latency_p99_ms);
+		/* the non-empty buckets, each with its bounds, as the kernel keeps them */
+		for (int b = 0; b < SL_LAT_BUCKETS; b++) {
+			cJSON *e;
+
+			if (!hist[b])
+				continue;
+			e = cJSON_CreateObject();
+			cJSON_AddNumberToObject(e, "from_ms", sl_lat_lower_ns(b) / 1e6);
+			if (b < SL_LAT_BUCKETS - 1)
+				cJSON_AddNumberToObject(e, "to_ms", sl_lat_upper_ns(b) / 1e6);
+			cJSON_AddNumberToObject(e, "count", (double)hist[b]);
+			cJSON_AddItemToArray(h, e);
+		}
 	}
 	return o;
 }
@@ -202,6 +219,52 @@ static cJSON *status_json(const struct dp_maps *m, const char *state_dir, const 
 	return root;
 }
 
+static void fmt_ms(double ms, char *buf, size_t len)
+{
+	if (ms < 1)
+		snprintf(buf, len, "%.0fus", ms * 1000);
+	else if (ms < 1000)
+		snprintf(buf, len, "%.3gms", ms);
+	else
+		snprintf(buf, len, "%.3gs", ms / 1000);
+}
+
+/*
+ * The latency histogram as bars, one per power of two (the kernel's 16
+ * buckets per octave summed): enough to see a second mode or a slow tail.
+ */
+static void print_histogram(const cJSON *b)
+{
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(b, "latency_histogram"), *e;
+	double oct[64] = { 0 }, max = 0;
+	int lo = 64, hi = -1;
+
+	cJSON_ArrayForEach(e, h) {
+		double from = json_num(e, "from_ms") * 1e6;
+		int k = from < 1024 ? 9 : (int)floor(log2(from));
+
+		if (k < 0 || k > 63)
+			continue;
+		oct[k] += json_num(e, "count");
+		lo = k < lo ? k : lo;
+		hi = k > hi ? k : hi;
+	}
+	for (int k = lo; k <= hi; k++)
+		max = oct[k] > max ? oct[k] : max;
+	for (int k = lo; k <= hi && max > 0; k++) {
+		char a[16], z[16], bar[41];
+		int n = (int)(40 * oct[k] / max + 0.5);
+
+		fmt_ms(k == 9 ? 0 : ldexp(1, k) / 1e6, a, sizeof(a));
+		fmt_ms(ldexp(1, k + 1) / 1e6, z, sizeof(z));
+		memset(bar, '#', n);
+		bar[n] = '\0';
+		printf("      %7s-%-7s |%-40s %.0f\n", a, z, bar, oct[k]);
+	}
+}
+
+static bool show_histograms;
+
 static void print_version(const cJSON *v, const char *label)
 {
 	const cJSON *b;
@@ -223,6 +286,8 @@ static void print_version(const cJSON *v, const char *label)
 			printf("  p50 %.2f ms p99 %.2f ms", json_num(b, "latency_p50_ms"),
 			       json_num(b, "latency_p99_ms"));
 		printf("\n");
+		if (show_histograms)
+			print_histogram(b);
 	}
 }
 
@@ -300,6 +365,7 @@ static void status_usage(FILE *f)
 		   "\n"
 		   "  -j, --json          one JSON object; errors as {\"error\": \"...\"}\n"
 		   "  -w, --watch         redraw every second until interrupted\n"
+		   "      --histogram     latency bars per backend (the default with NAME)\n"
 		   "  -b, --bpffs DIR     pin root (default %s)\n"
 		   "      --state-dir DIR (default %s)\n"
 		   "      --run-dir DIR   accepted for symmetry with the other commands\n"
@@ -351,6 +417,7 @@ int do_status(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "histogram", no_argument, NULL, 'H' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "run-dir", required_argument, NULL, O_RUN },
@@ -366,6 +433,9 @@ int do_status(int argc, char **argv)
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'H':
+			show_histograms = true;
 			break;
 		case 'w':
 			watch = true;
@@ -386,8 +456,10 @@ int do_status(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
 		want = argv[optind++];
+		show_histograms = true; /* one rollout: room for the detail */
+	}
 	if (optind < argc) {
 		cli_error(json, "unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
