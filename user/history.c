@@ -13,16 +13,19 @@
 #include <string.h>
 
 #include "cli.h"
+#include "history_svg.h"
 #include "json_util.h"
 #include "state.h"
 
 static void history_usage(FILE *f)
 {
-	fprintf(f, "Usage: sluice history [NAME] [--json] [--state-dir DIR]\n"
+	fprintf(f, "Usage: sluice history [NAME] [--json] [--svg FILE [--attempt N]] [--state-dir DIR]\n"
 		   "\n"
 		   "Every attempt of every rollout (or of NAME): primary and canary versions,\n"
 		   "each decision with its weight step, the metric snapshot behind it, the\n"
-		   "outcome and the reason. --json prints an array of attempts.\n"
+		   "outcome and the reason. --json prints an array of attempts. --svg FILE\n"
+		   "draws NAME's last attempt (or --attempt N) as a timeline: weight, success\n"
+		   "rate and p99 per version, thresholds, every decision marked.\n"
 		   "Default --state-dir %s.\n", STATE_DEFAULT_DIR);
 }
 
@@ -92,17 +95,20 @@ static void print_attempts(const cJSON *attempts)
 
 int do_history(int argc, char **argv)
 {
-	enum { O_STATE = 256, O_RUN };
+	enum { O_STATE = 256, O_RUN, O_SVG, O_ATTEMPT };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, O_SVG },
+		{ "attempt", required_argument, NULL, O_ATTEMPT },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *state_dir = STATE_DEFAULT_DIR, *want = NULL;
+	const char *state_dir = STATE_DEFAULT_DIR, *want = NULL, *svg = NULL;
 	bool json = false;
+	int attempt = 0;
 	char path[PATH_MAX], *line = NULL;
 	size_t cap = 0;
 	cJSON *attempts;
@@ -117,6 +123,17 @@ int do_history(int argc, char **argv)
 			break;
 		case O_STATE:
 			state_dir = optarg;
+			break;
+		case O_SVG:
+			svg = optarg;
+			break;
+		case O_ATTEMPT:
+			attempt = atoi(optarg);
+			if (attempt < 1) {
+				cli_error(json, "--attempt: %s is not an attempt number (1, 2, ...)",
+					  optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case O_RUN:
 		case 'b':
@@ -166,6 +183,32 @@ int do_history(int argc, char **argv)
 		cli_error(json, "no history for %s in %s", want, path);
 		cJSON_Delete(attempts);
 		return EXIT_FAIL;
+	}
+	if (svg) {
+		const cJSON *pick = NULL, *a;
+		int err;
+
+		if (!want) {
+			cli_error(json, "--svg draws one rollout: give its NAME");
+			cJSON_Delete(attempts);
+			return EXIT_USAGE;
+		}
+		cJSON_ArrayForEach(a, attempts)
+			if (!attempt || json_num(a, "attempt") == attempt)
+				pick = a; /* the last one, or the one asked for */
+		if (!pick) {
+			cli_error(json, "%s has no attempt %d", want, attempt);
+			cJSON_Delete(attempts);
+			return EXIT_FAIL;
+		}
+		err = history_svg(pick, svg);
+		if (err)
+			cli_error(json, "%s: %s", svg, strerror(-err));
+		else if (!json)
+			printf("%s: attempt %.0f of %s drawn\n", svg, json_num(pick, "attempt"),
+			       json_str(pick, "rollout"));
+		cJSON_Delete(attempts);
+		return err ? EXIT_FAIL : EXIT_OK;
 	}
 	if (json) {
 		json_print_line(attempts);

@@ -23,7 +23,8 @@
 # Environment: KERNEL, VMTEST_SUITES (comma-separated, relative to the
 # project), VMTEST_TIMEOUT (seconds for the whole VM, default 1500),
 # VMTEST_MEM (MiB, 2048), VMTEST_SMP (2), VMTEST_ACCEL (kvm|tcg: skip the
-# probe), V=1 (echo the kernel console as it runs).
+# probe), VMTEST_MODULES (kernel modules to load, space-separated), V=1
+# (echo the kernel console as it runs).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +37,7 @@ SMP=${VMTEST_SMP:-2}
 QEMU=${QEMU:-qemu-system-x86_64}
 # What the suites need from the kernel that Debian builds as modules; their
 # dependencies are resolved from the package's modules.dep.
-MODULES="virtio_pci 9pnet_virtio 9p veth sch_ingress cls_bpf"
+MODULES=${VMTEST_MODULES:-virtio_pci 9pnet_virtio 9p veth sch_ingress cls_bpf}
 
 TMP=$(mktemp -d /tmp/sluice-vmtest.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -171,7 +172,7 @@ if [ -z "$accel" ]; then
 		rc=0
 		# In a subshell: its abort is reported there, into the log.
 		(timeout 2 "$QEMU" -accel kvm -cpu host -m 64 -nodefaults -display none \
-			-no-reboot </dev/null) >"$TMP/kvm-probe.log" 2>&1 || rc=$?
+			-no-reboot </dev/null; exit $?) >"$TMP/kvm-probe.log" 2>&1 || rc=$?
 		if [ "$rc" -eq 124 ]; then
 			accel=kvm
 		else
