@@ -79,7 +79,7 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 		client_hash = sl_hash_addr(&p->saddr, svc->hash_seed);
 	else
 		rnd = bpf_get_prandom_u32();
-	version = lb_pick_version(svc, p, client_hash, rnd);
+	version = lb_pick_version(svc, p, client_hash, rnd, now);
 	if (lb_pick_backend(svc, &version, client_hash, rnd, &backend_id))
 		return -1;
 	b = bpf_map_lookup_elem(&sl_backends, &backend_id);
@@ -216,6 +216,9 @@ int sl_tc_forward(struct __sk_buff *skb)
 		svc = lb_lookup_service(&p);
 		if (!svc)
 			return TC_ACT_OK; /* a filter false positive: not ours */
+		/* a TCP segment of a flow conntrack no longer knows: LRU evicted it */
+		if (!e && p.proto == IPPROTO_TCP && !(p.tcp_flags & SL_TCP_SYN))
+			dp_count(SL_DP_CT_MIDFLOW);
 		if (!now)
 			now = bpf_ktime_get_ns();
 		if (steer_new_flow(&p, svc, e, now, &fresh)) {

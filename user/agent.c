@@ -47,6 +47,8 @@ struct agent_opts {
 	const char *state_dir;
 	const char *run_dir;
 	const char *listen; /* NULL: no HTTP endpoint */
+	bool cleanup;
+	uint64_t failsafe_ms; /* 0: off */
 	bool detach_on_exit;
 	struct dp_opts dp;
 };
@@ -92,8 +94,13 @@ static void agent_usage(FILE *f)
 		"      --ct-flows N        conntrack capacity in flows (default %d)\n"
 		"      --udp-timeout DUR   idle time after which a UDP flow is steered anew\n"
 		"                          (default 30s; 250ms, 2s, 1m ...)\n"
+		"      --failsafe-after DUR  when the agent has been silent this long, rollouts\n"
+		"                          that opt in send new connections to primary only\n"
+		"                          (default 30s; 0: never)\n"
 		"      --no-accounting     leave request accounting out of the datapath\n"
 		"      --detach-on-exit    on SIGINT/SIGTERM detach and unpin everything\n"
+		"      --cleanup           do not run: remove sluice's TC filters (from --iface, or\n"
+		"                          every interface) and its pins under --bpffs, and exit\n"
 		"  -v, --verbose           debug messages, libbpf's included\n"
 		"  -h, --help              this text\n",
 		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR, API_DEFAULT_RUN_DIR, HTTP_DEFAULT_LISTEN,
@@ -102,7 +109,8 @@ static void agent_usage(FILE *f)
 
 static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 {
-	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH, O_LISTEN };
+	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH, O_LISTEN, O_FAILSAFE,
+	       O_CLEANUP };
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
@@ -110,6 +118,8 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "failsafe-after", required_argument, NULL, O_FAILSAFE },
+		{ "cleanup", no_argument, NULL, O_CLEANUP },
 		{ "ct-flows", required_argument, NULL, O_CT },
 		{ "udp-timeout", required_argument, NULL, O_UDP },
 		{ "no-accounting", no_argument, NULL, O_NOACCT },
@@ -125,6 +135,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	o->state_dir = STATE_DEFAULT_DIR;
 	o->run_dir = API_DEFAULT_RUN_DIR;
 	o->listen = HTTP_DEFAULT_LISTEN;
+	o->failsafe_ms = 30000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:i:b:vh", longopts, NULL)) != -1) {
 		char *end;
@@ -180,11 +191,26 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 			}
 			o->dp.udp_timeout_ns = ms * 1000000ULL;
 			break;
+		case O_FAILSAFE:
+			if (!strcmp(optarg, "0")) {
+				o->failsafe_ms = 0;
+				break;
+			}
+			if (spec_duration_ms(optarg, &ms) || ms == 0) {
+				fprintf(stderr, "sluice agent: --failsafe-after: %s is not a duration "
+						"(5s, 1m) or 0\n", optarg);
+				return -EINVAL;
+			}
+			o->failsafe_ms = ms;
+			break;
 		case O_NOACCT:
 			o->dp.no_accounting = true;
 			break;
 		case O_DETACH:
 			o->detach_on_exit = true;
+			break;
+		case O_CLEANUP:
+			o->cleanup = true;
 			break;
 		case 'v':
 			log_set_level(LOG_LEVEL_DEBUG);
@@ -200,6 +226,10 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	if (optind < argc) {
 		fprintf(stderr, "sluice agent: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
+	}
+	if (o->cleanup) {
+		o->dp.pin_root = o->pin_root;
+		return 0;
 	}
 	if (!o->spec || !o->ifaces) {
 		fprintf(stderr, "sluice agent: --spec and --iface are required (sluice agent --help)\n");
@@ -409,6 +439,22 @@ static cJSON *handle_request(const cJSON *req, void *ctx)
 
 	if (!strcmp(command, "ping"))
 		return reply(true, "agent pid %d, %d rollout(s)", (int)getpid(), a->n);
+	if (!strcmp(command, "drill-start") || !strcmp(command, "drill-end")) {
+		const cJSON *ms = cJSON_GetObjectItemCaseSensitive(req, "measured_ms");
+		int err;
+
+		if (!name)
+			return reply(false, "%s needs a \"rollout\" name", command);
+		r = resolve(a, name, msg, sizeof(msg));
+		if (!r)
+			return reply(false, "%s", msg);
+		if (!strcmp(command, "drill-start"))
+			err = rollout_drill_start(r, msg, sizeof(msg));
+		else
+			err = rollout_drill_end(r, cJSON_IsNumber(ms) ? ms->valuedouble : -1, msg,
+						sizeof(msg));
+		return reply(!err, "%s", msg);
+	}
 	if (command_of(command, &cmd))
 		return reply(false, "unknown command \"%.64s\"", command);
 	if (!name)
@@ -479,6 +525,19 @@ static int take_lock(const char *run_dir)
 	return fd;
 }
 
+/* The heartbeat the datapath's fail-safe watches (struct sl_agent_state). */
+static void heartbeat(struct agent *a)
+{
+	struct timespec ts;
+	struct sl_agent_state s;
+	uint32_t zero = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	s.heartbeat_ns = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	s.failsafe_after_ns = a->o.failsafe_ms * 1000000ULL;
+	bpf_map_update_elem(a->dp.maps.agent, &zero, &s, BPF_ANY);
+}
+
 static void run(struct agent *a, int sfd, int lfd)
 {
 	uint64_t last_watch = mono_ms();
@@ -491,9 +550,10 @@ static void run(struct agent *a, int sfd, int lfd)
 		uint64_t now = mono_ms(), next = now + 1000;
 		int timeout, ht;
 
+		heartbeat(a);
 		for (int i = 0; i < a->n; i++)
-			if (a->r[i]->next_tick_ms < next)
-				next = a->r[i]->next_tick_ms;
+			if (rollout_next_due(a->r[i]) < next)
+				next = rollout_next_due(a->r[i]);
 		timeout = next > now ? (int)(next - now) : 0;
 		ht = a->http ? http_timeout_ms(a->http) : -1;
 		if (ht >= 0 && ht < timeout)
@@ -528,9 +588,11 @@ static void run(struct agent *a, int sfd, int lfd)
 			api_serve_one(lfd, handle_request, a);
 
 		now = mono_ms();
-		for (int i = 0; i < a->n; i++)
+		for (int i = 0; i < a->n; i++) {
 			if (a->r[i]->next_tick_ms <= now)
 				rollout_tick(a->r[i], now);
+			rollout_housekeep(a->r[i], now);
+		}
 		if (now - last_watch >= 1000) {
 			last_watch = now;
 			if (spec_signature(a->o.spec) != a->spec_sig)
@@ -549,6 +611,14 @@ int do_agent(int argc, char **argv)
 	err = parse_agent_opts(argc, argv, &a.o);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
+	if (a.o.cleanup) {
+		int filters, pins;
+
+		dp_cleanup(a.o.pin_root, a.o.ifaces, &filters, &pins);
+		printf("removed %d TC filter(s) and %d pinned map(s) under %s\n", filters, pins,
+		       a.o.pin_root);
+		return EXIT_OK;
+	}
 	a.spec_sig = spec_signature(a.o.spec);
 	if (spec_set_load(a.o.spec, &set)) {
 		log_warn("%s: spec refused; nothing was loaded\n", a.o.spec);

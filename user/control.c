@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -48,6 +50,10 @@ static void control_usage(FILE *f, const char *cmd)
 			   "with the agent down, straight on the pinned maps.\n");
 	else if (!strcmp(cmd, "retry"))
 		fprintf(f, "Start a Failed rollout over (a new attempt at 0%%).\n");
+	else if (!strcmp(cmd, "drill"))
+		fprintf(f, "Rehearse a rollback: the canary out of all traffic at once (its\n"
+			   "connections reset), time until no packet reaches it any more, then put\n"
+			   "everything back. The time is printed and recorded in the history.\n");
 	else
 		fprintf(f, "Hold the canary weight at PERCENT (0..100, up to two decimals); the\n"
 			   "analysis pauses until `sluice resume`.\n");
@@ -300,4 +306,122 @@ int do_retry(int argc, char **argv)
 int do_set_weight(int argc, char **argv)
 {
 	return control(argc, argv, "set-weight");
+}
+
+/* The canary backends' packets so far: whatever still reaches the canary moves it. */
+static int canary_packets(const struct dp_maps *m, const struct sl_service_key *key,
+			  uint64_t *pkts)
+{
+	struct sl_service svc;
+	uint32_t bank;
+
+	*pkts = 0;
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -errno;
+	bank = !!(svc.flags & SL_SVC_F_BANK1);
+	for (uint32_t i = svc.primary_count; i < (uint32_t)svc.primary_count + svc.canary_count;
+	     i++) {
+		uint32_t slot = sl_slot_index(svc.id, bank, i), id;
+		struct sl_backend_stats st;
+
+		if (!bpf_map_lookup_elem(m->slots, &slot, &id) && !dp_backend_stats(m, id, &st))
+			*pkts += st.pkts_fwd;
+	}
+	return 0;
+}
+
+static uint64_t now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * `sluice drill NAME`: a rollback rehearsed for real. The agent takes the
+ * canary out of all traffic (weight 0, primary only, its connections reset);
+ * this side watches the canary's packet counters in the pinned maps until
+ * they have been still for a second, reports how long after the rollback
+ * the last packet reached the canary, and has the agent put everything back.
+ */
+int do_drill(int argc, char **argv)
+{
+	struct control_opts o;
+	struct sl_service_key key;
+	struct dp_maps m;
+	cJSON *req, *resp = NULL;
+	char full[STATE_NAME_MAX], msg[768];
+	uint64_t t0, last_move, pkts, prev;
+	double measured;
+	int err;
+
+	err = parse(argc, argv, "drill", &o);
+	if (err)
+		return err > 0 ? EXIT_OK : EXIT_USAGE;
+	err = dp_maps_open_pinned(&m, o.pin_root);
+	if (!err)
+		err = find_service(&m, o.name, &key, full, sizeof(full));
+	if (err) {
+		snprintf(msg, sizeof(msg), "drill %s: %s", o.name,
+			 err == -ENOENT ? "no such rollout in the pinned maps" : strerror(-err));
+		say(o.json, false, msg);
+		return EXIT_FAIL;
+	}
+	canary_packets(&m, &key, &prev);
+
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "command", "drill-start");
+	cJSON_AddStringToObject(req, "rollout", full);
+	err = api_call(o.run_dir, req, &resp);
+	cJSON_Delete(req);
+	if (err || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
+		snprintf(msg, sizeof(msg), "drill %s: %s", o.name,
+			 err ? "no agent listens on the control socket (a drill needs the agent)"
+			     : json_str(resp, "error"));
+		cJSON_Delete(resp);
+		dp_maps_close(&m);
+		say(o.json, false, msg);
+		return EXIT_FAIL;
+	}
+	cJSON_Delete(resp);
+
+	t0 = last_move = now_mono_ms();
+	while (now_mono_ms() - last_move < 1000 && now_mono_ms() - t0 < 30000) {
+		usleep(10 * 1000);
+		if (canary_packets(&m, &key, &pkts) == 0 && pkts != prev) {
+			prev = pkts;
+			last_move = now_mono_ms();
+		}
+	}
+	measured = (double)(last_move - t0);
+	dp_maps_close(&m);
+
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "command", "drill-end");
+	cJSON_AddStringToObject(req, "rollout", full);
+	cJSON_AddNumberToObject(req, "measured_ms", measured);
+	err = api_call(o.run_dir, req, &resp);
+	cJSON_Delete(req);
+	if (err || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
+		snprintf(msg, sizeof(msg), "drill %s: measured %.0f ms, but restoring failed: %s",
+			 o.name, measured, err ? strerror(-err) : json_str(resp, "error"));
+		cJSON_Delete(resp);
+		say(o.json, false, msg);
+		return EXIT_FAIL;
+	}
+	if (o.json) {
+		cJSON *out = cJSON_CreateObject();
+
+		cJSON_AddBoolToObject(out, "ok", true);
+		cJSON_AddStringToObject(out, "rollout", full);
+		cJSON_AddNumberToObject(out, "canary_quiet_after_ms", measured);
+		cJSON_AddStringToObject(out, "message", json_str(resp, "message"));
+		json_print_line(out);
+		cJSON_Delete(out);
+	} else {
+		printf("%s\n", json_str(resp, "message"));
+	}
+	cJSON_Delete(resp);
+	return EXIT_OK;
 }

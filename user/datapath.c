@@ -6,6 +6,7 @@
  * already pinned there, so a restarted agent keeps the flows and counters.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ int dp_nr_cpus(void)
 static void maps_reset(struct dp_maps *m)
 {
 	m->services = m->slots = m->backends = m->ct = -1;
-	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = m->latency = -1;
+	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = m->latency = m->agent = -1;
 }
 
 /*
@@ -115,6 +116,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	dp->maps.meta = bpf_map__fd(skel->maps.sl_svc_meta);
 	dp->maps.filter = bpf_map__fd(skel->maps.sl_filter);
 	dp->maps.latency = bpf_map__fd(skel->maps.sl_latency);
+	dp->maps.agent = bpf_map__fd(skel->maps.sl_agent);
 	return 0;
 
 cleanup:
@@ -139,6 +141,18 @@ static int tc_attach_one(int ifindex, enum bpf_tc_attach_point where, int prog_f
 	if (err && err != -EEXIST)
 		return err;
 	return bpf_tc_attach(&hook, &to);
+}
+
+/* Is @name in the comma-separated list @list (names or fnmatch globs)? */
+static bool iface_listed(const char *list, const char *name)
+{
+	char buf[1024], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!fnmatch(tok, name, 0))
+			return true;
+	return false;
 }
 
 static void tc_detach_one(int ifindex, enum bpf_tc_attach_point where)
@@ -244,7 +258,8 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 	    (err = open_pin(pin_root, SL_MAP_DP_STATS, &m->dp_stats)) ||
 	    (err = open_pin(pin_root, SL_MAP_SVC_META, &m->meta)) ||
 	    (err = open_pin(pin_root, SL_MAP_FILTER, &m->filter)) ||
-	    (err = open_pin(pin_root, SL_MAP_LATENCY, &m->latency))) {
+	    (err = open_pin(pin_root, SL_MAP_LATENCY, &m->latency)) ||
+	    (err = open_pin(pin_root, SL_MAP_AGENT, &m->agent))) {
 		dp_maps_close(m);
 		return err;
 	}
@@ -254,7 +269,7 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 void dp_maps_close(struct dp_maps *m)
 {
 	int *fds[] = { &m->services, &m->slots,	 &m->backends, &m->ct,
-		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta, &m->filter, &m->latency };
+		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta, &m->filter, &m->latency, &m->agent };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -323,4 +338,64 @@ int dp_backend_latency(const struct dp_maps *m, uint32_t backend_id, uint64_t *h
 out:
 	free(per);
 	return err;
+}
+
+/* Is the program in our TC slot (handle, priority) one of sluice's? */
+static bool tc_slot_is_ours(int ifindex, enum bpf_tc_attach_point where)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = DP_TC_HANDLE, .priority = DP_TC_PRIORITY);
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd;
+	bool ours;
+
+	if (bpf_tc_query(&hook, &to))
+		return false;
+	fd = bpf_prog_get_fd_by_id(to.prog_id);
+	if (fd < 0)
+		return false;
+	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) && !strncmp(info.name, "sl_tc_", 6);
+	close(fd);
+	return ours;
+}
+
+int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins)
+{
+	static const char *const names[] = { SL_MAP_SERVICES, SL_MAP_SLOTS,   SL_MAP_BACKENDS,
+					     SL_MAP_CT,	      SL_MAP_COHORTS, SL_MAP_STATS,
+					     SL_MAP_DP_STATS, SL_MAP_SVC_META, SL_MAP_FILTER,
+					     SL_MAP_LATENCY,  SL_MAP_AGENT };
+	struct if_nameindex *all = if_nameindex(), *it;
+
+	*filters = *pins = 0;
+	for (it = all; it && it->if_index; it++) {
+		const enum bpf_tc_attach_point where[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+
+		if (ifaces && !iface_listed(ifaces, it->if_name))
+			continue;
+		for (int w = 0; w < 2; w++) {
+			/* only our handle and priority, and only if a sluice program sits there */
+			if (!tc_slot_is_ours(it->if_index, where[w]))
+				continue;
+			tc_detach_one(it->if_index, where[w]);
+			(*filters)++;
+			log_info("detached %s from %s %s\n", w ? "sl_tc_reverse" : "sl_tc_forward",
+				 it->if_name, w ? "egress" : "ingress");
+		}
+	}
+	if_freenameindex(all);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", pin_root, names[i]);
+		if (!unlink(path))
+			(*pins)++;
+		else if (errno != ENOENT)
+			log_warn("removing %s: %s\n", path, strerror(errno));
+	}
+	if (rmdir(pin_root) && errno != ENOENT)
+		log_warn("removing %s: %s (not empty: something else is pinned there)\n", pin_root,
+			 strerror(errno));
+	return 0;
 }

@@ -35,6 +35,7 @@ struct dp_maps {
 	int meta;
 	int filter;
 	int latency;
+	int agent;
 };
 
 struct dp_hook {
@@ -77,6 +78,15 @@ void dp_detach(struct datapath *dp);
 void dp_unpin(struct datapath *dp);
 /** dp_destroy() - close everything; pins and attachments are left as they are. */
 void dp_destroy(struct datapath *dp);
+
+/**
+ * dp_cleanup() - what `sluice agent --cleanup` does: remove sluice's TC
+ * filters (our handle and priority, and only where a sl_tc_* program sits)
+ * from every interface, or those matching @ifaces (names or globs), and
+ * sluice's pins under @pin_root, then the directory if it is empty.
+ * clsact qdiscs stay: other tools may use them.
+ */
+int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins);
 
 /** dp_maps_open_pinned() - open every map pinned under @pin_root by name. */
 int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root);

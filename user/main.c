@@ -34,6 +34,7 @@ static const struct cmd cmds[] = {
 	{ "abort", do_abort, "roll back now (works with the agent down)" },
 	{ "retry", do_retry, "start a Failed rollout over" },
 	{ "set-weight", do_set_weight, "hold the canary weight at PERCENT; pauses analysis" },
+	{ "drill", do_drill, "rehearse a rollback: time until the canary gets no traffic" },
 	{ "history", do_history, "every attempt: versions, steps, metrics, outcome" },
 	{ "version", do_version, "print the version" },
 	{ "help", do_help, "this list" },

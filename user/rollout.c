@@ -6,6 +6,8 @@
  * counters come from the kernel, so a window is exact to the tick.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +379,32 @@ static void hooks_after(struct rollout *r, const struct decision *d)
 	hooks_poll(r);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The service flags that follow the rollout's state: primary only once it is
+ * rolled back (cohorts included) or during a drill; the fail-safe only while
+ * it is unfinished (a promoted canary is the new stable version: sending new
+ * connections back to the old one when the agent dies would be a rollback
+ * nobody asked for).
+ */
+static void sync_flags(struct rollout *r)
+{
+	struct sl_service_key key;
+
+	steering_key(&r->spec, &key);
+	steering_set_flag(r->maps, &key, SL_SVC_F_PRIMARY_ONLY,
+			  r->drill || (r->rec.st.phase == PHASE_FAILED && r->rec.st.weight_bp == 0));
+	steering_set_flag(r->maps, &key, SL_SVC_F_FAILSAFE,
+			  r->spec.failsafe && r->rec.st.phase != PHASE_SUCCEEDED);
+}
+
 /* Apply a decision: the weight to the datapath, then the record and the log. */
 static void commit(struct rollout *r, const struct decision *d, const struct check_result *check,
 		   const char *by)
@@ -385,12 +413,17 @@ static void commit(struct rollout *r, const struct decision *d, const struct che
 	cJSON *rec;
 	int err;
 
+	steering_key(&r->spec, &key);
 	if (d->to_bp != d->from_bp) {
-		steering_key(&r->spec, &key);
 		err = steering_set_weight(r->maps, &key, d->to_bp);
 		if (err)
 			log_warn("%s: writing weight %.2f%%: %s\n", r->rec.name, d->to_bp / 100.0,
 				 strerror(-err));
+	}
+	sync_flags(r);
+	if (d->action == ACT_ROLLBACK && !r->drill) {
+		/* existing canary connections: reset now, or after the drain timeout */
+		r->evict_at_ms = mono_ms() + (r->spec.rollback_reset ? 0 : r->spec.drain_timeout_ms);
 	}
 	r->rec.updated_unix_ms = now_unix_ms();
 	r->rec.decided_unix_ms = r->rec.updated_unix_ms;
@@ -429,6 +462,7 @@ static void new_attempt(struct rollout *r, const char *why)
 	r->rec.attempt++;
 	r->rec.started_unix_ms = now_unix_ms();
 	r->rec.has_last = false;
+	r->evict_at_ms = 0; /* a drain pending for the last attempt is moot */
 	if (r->spec.has_initial_weight) {
 		r->rec.st.weight_bp = (uint16_t)r->spec.initial_weight;
 		r->rec.st.manual = true;
@@ -481,6 +515,7 @@ int rollout_start(struct rollout *r, const struct spec_canary *c, const struct d
 	err = steering_apply(m, &r->spec, r->rec.st.weight_bp, &r->svc_id);
 	if (err)
 		return err;
+	sync_flags(r);
 	if (r->rec.started_unix_ms == 0 || saved.revision != r->rec.revision)
 		new_attempt(r, r->rec.attempt ? "new revision" : "rollout loaded");
 	r->next_tick_ms = now_ms + r->spec.analysis.interval_ms;
@@ -504,6 +539,7 @@ int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_
 	err = steering_apply(r->maps, &r->spec, restart ? 0 : r->rec.st.weight_bp, &r->svc_id);
 	if (err)
 		return err;
+	sync_flags(r);
 	if (restart) {
 		/* A changed canary set restarts the analysis, as Flagger does. */
 		r->rec.st.weight_bp = 0;
@@ -605,6 +641,113 @@ int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight
 	commit(r, &d, NULL, "person");
 	snprintf(msg, msg_len, "%s: %s, canary weight %.2f%% (%s)", r->rec.name,
 		 phase_name(r->rec.st.phase), r->rec.st.weight_bp / 100.0, d.reason);
+	return 0;
+}
+
+uint64_t rollout_next_due(const struct rollout *r)
+{
+	if (r->evict_at_ms && r->evict_at_ms < r->next_tick_ms)
+		return r->evict_at_ms;
+	return r->next_tick_ms;
+}
+
+static void audit(struct rollout *r, const char *action, const char *by, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* An audit record that is not a decision of the state machine (drains, drills). */
+static void audit(struct rollout *r, const char *action, const char *by, const char *fmt, ...)
+{
+	struct decision d = { 0 };
+	cJSON *rec;
+	va_list ap;
+
+	d.from_bp = d.to_bp = r->rec.st.weight_bp;
+	d.from_phase = d.to_phase = r->rec.st.phase;
+	va_start(ap, fmt);
+	vsnprintf(d.reason, sizeof(d.reason), fmt, ap);
+	va_end(ap);
+	rec = decision_json(r, &d, NULL, by);
+	cJSON_ReplaceItemInObjectCaseSensitive(rec, "action", cJSON_CreateString(action));
+	history_append(r->state_dir, rec);
+	cJSON_Delete(rec);
+	log_info("%s: %s: %s\n", r->rec.name, action, d.reason);
+}
+
+void rollout_housekeep(struct rollout *r, uint64_t now_ms)
+{
+	struct sl_service_key key;
+	char msg[256];
+	int n;
+
+	/* a drill whose CLI went away must not hold the canary out forever */
+	if (r->drill && now_ms - r->drill_started_ms > ROLLOUT_DRILL_MAX_MS)
+		rollout_drill_end(r, -1, msg, sizeof(msg));
+
+	if (!r->evict_at_ms || now_ms < r->evict_at_ms)
+		return;
+	r->evict_at_ms = 0;
+	steering_key(&r->spec, &key);
+	n = steering_evict(r->maps, &key, SL_CANARY);
+	if (n < 0) {
+		log_warn("%s: resetting the canary's connections: %s\n", r->rec.name, strerror(-n));
+		return;
+	}
+	audit(r, r->spec.rollback_reset ? "reset" : "drain", "agent",
+	      r->spec.rollback_reset ? "reset %d canary connection(s) after the rollback"
+				     : "drain timeout: reset %d canary connection(s) still open",
+	      n);
+}
+
+int rollout_drill_start(struct rollout *r, char *msg, size_t msg_len)
+{
+	struct sl_service_key key;
+	int n;
+
+	if (r->drill) {
+		snprintf(msg, msg_len, "%s: a drill is already running", r->rec.name);
+		return -EBUSY;
+	}
+	r->drill = true;
+	r->drill_started_ms = mono_ms();
+	r->drill_saved = r->rec.st;
+	/* held by hand meanwhile: the analysis must not step it back up */
+	r->rec.st.manual = true;
+	steering_key(&r->spec, &key);
+	steering_set_weight(r->maps, &key, 0);
+	steering_set_flag(r->maps, &key, SL_SVC_F_PRIMARY_ONLY, true);
+	n = steering_evict(r->maps, &key, SL_CANARY);
+	audit(r, "drill", "person",
+	      "rollback drill started: canary weight %.2f%% -> 0%%, %d canary connection(s) reset",
+	      r->drill_saved.weight_bp / 100.0, n < 0 ? 0 : n);
+	snprintf(msg, msg_len, "%s: drill started: canary out of traffic, %d connection(s) reset",
+		 r->rec.name, n < 0 ? 0 : n);
+	return 0;
+}
+
+int rollout_drill_end(struct rollout *r, double measured_ms, char *msg, size_t msg_len)
+{
+	struct sl_service_key key;
+
+	if (!r->drill) {
+		snprintf(msg, msg_len, "%s: no drill is running", r->rec.name);
+		return -EINVAL;
+	}
+	r->drill = false;
+	r->rec.st = r->drill_saved;
+	steering_key(&r->spec, &key);
+	steering_set_weight(r->maps, &key, r->rec.st.weight_bp);
+	sync_flags(r);
+	if (measured_ms >= 0)
+		audit(r, "drill", "person",
+		      "rollback drill: no connection reached the canary %.0f ms after the "
+		      "rollback; restored to %.2f%% (%s)",
+		      measured_ms, r->rec.st.weight_bp / 100.0, phase_name(r->rec.st.phase));
+	else
+		audit(r, "drill", "agent", "rollback drill abandoned; restored to %.2f%% (%s)",
+		      r->rec.st.weight_bp / 100.0, phase_name(r->rec.st.phase));
+	state_save(r->state_dir, &r->rec);
+	snprintf(msg, msg_len, "%s: drill done: %.0f ms until no connection reached the canary; "
+		 "restored to %.2f%%", r->rec.name, measured_ms, r->rec.st.weight_bp / 100.0);
 	return 0;
 }
 

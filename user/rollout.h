@@ -18,6 +18,8 @@
 
 /* Snapshots kept per rollout: windows are cut at this granularity at worst. */
 #define ROLLOUT_MAX_SNAPS 16
+/* A drill whose CLI vanished is ended by the agent after this long. */
+#define ROLLOUT_DRILL_MAX_MS 60000
 
 struct snapshot {
 	uint64_t t_ms; /* monotonic */
@@ -48,6 +50,11 @@ struct rollout {
 	struct webhook_runner *hooks; /* NULL: webhooks are not called */
 	struct hook_slot hook[SPEC_MAX_WEBHOOKS];
 	uint64_t gate_epoch_ms; /* the last weight or phase change: gates must be newer */
+	uint64_t evict_at_ms; /* monotonic: when the rolled-back canary's flows go; 0: none */
+	/* a rollback drill in progress: what to put back afterwards */
+	bool drill;
+	uint64_t drill_started_ms; /* monotonic */
+	struct rollout_status drill_saved;
 };
 
 /** rollout_revision() - a hash of what the rollout steers between: both version sets. */
@@ -82,6 +89,21 @@ int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight
  */
 bool rollout_hook_result(struct rollout *r, uint64_t token, bool ok, int status,
 			 const char *error);
+
+/** rollout_next_due() - monotonic ms of the next thing this rollout must do. */
+uint64_t rollout_next_due(const struct rollout *r);
+
+/** rollout_housekeep() - work that is not a tick: draining a rolled-back canary. */
+void rollout_housekeep(struct rollout *r, uint64_t now_ms);
+
+/**
+ * rollout_drill_start() - a rollback drill: the canary out of all traffic
+ * at once (weight 0, primary only, its flows reset), analysis held, the
+ * state kept to be put back by rollout_drill_end().
+ */
+int rollout_drill_start(struct rollout *r, char *msg, size_t msg_len);
+/** rollout_drill_end() - record what the drill measured and put the rollout back. */
+int rollout_drill_end(struct rollout *r, double measured_ms, char *msg, size_t msg_len);
 
 /** rollout_stop() - the rollout left the spec: stop steering its VIP, forget its record. */
 void rollout_stop(struct rollout *r);

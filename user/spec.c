@@ -1479,6 +1479,9 @@ static void parse_steering(struct vctx *v, const cJSON *st)
 		{ "primary", F_USE },
 		{ "canary", F_USE },
 		{ "cohorts", F_USE },
+		{ "failsafe", F_USE },
+		{ "onRollback", F_USE },
+		{ "drainTimeout", F_USE },
 		{ NULL, F_USE },
 	};
 	static const struct field cohort_fields[] = {
@@ -1512,6 +1515,24 @@ static void parse_steering(struct vctx *v, const cJSON *st)
 			c->proto = IPPROTO_UDP;
 		else if (strcasecmp(s, "tcp"))
 			verr_at(v, "protocol", "%s is not tcp or udp", quote(q, sizeof(q), s));
+	}
+
+	c->failsafe = true;
+	get_bool(v, st, "failsafe", &c->failsafe);
+	c->rollback_reset = false;
+	if (!get_string(v, st, "onRollback", &s)) {
+		if (!strcasecmp(s, "reset"))
+			c->rollback_reset = true;
+		else if (strcasecmp(s, "drain"))
+			verr_at(v, "onRollback", "%s is not drain or reset", quote(q, sizeof(q), s));
+	}
+	c->drain_timeout_ms = 30000;
+	if (!get_string(v, st, "drainTimeout", &s)) {
+		const char *why;
+
+		if (duration_parse(s, &c->drain_timeout_ms, &why))
+			verr_at(v, "drainTimeout", "not a duration: %s: %s", quote(q, sizeof(q), s),
+				why);
 	}
 
 	c->affinity = SL_AFFINITY_CONNECTION;
@@ -2026,6 +2047,14 @@ char *spec_to_json(const struct spec_canary *c)
 	jw_str(&w, st, "vip", buf);
 	jw_str(&w, st, "protocol", c->proto == IPPROTO_UDP ? "udp" : "tcp");
 	jw_str(&w, st, "affinity", c->affinity == SL_AFFINITY_CLIENT ? "client" : "connection");
+	jw_bool(&w, st, "failsafe", c->failsafe);
+	jw_str(&w, st, "onRollback", c->rollback_reset ? "reset" : "drain");
+	{
+		char d[64];
+
+		duration_format(c->drain_timeout_ms, d, sizeof(d));
+		jw_str(&w, st, "drainTimeout", d);
+	}
 	if (c->has_initial_weight)
 		jw_num(&w, st, "weight", c->initial_weight / 100.0);
 	add_version_set(&w, st, "primary", &c->primary);

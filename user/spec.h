@@ -118,6 +118,9 @@ struct spec_canary {
 	bool has_initial_weight; /* steering.weight given: the weight is held there by hand */
 	struct spec_version_set primary;
 	struct spec_version_set canary;
+	bool failsafe; /* steering.failsafe (default true): primary only when the agent is silent */
+	bool rollback_reset; /* steering.onRollback: reset (true) or drain (false, default) */
+	uint64_t drain_timeout_ms; /* steering.drainTimeout: drain, then reset (default 30s) */
 	/* Fields the document carried that sluice accepts but does not act on. */
 	int n_ignored;
 	char ignored[16][96];

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ static const char *const dp_counter_names[SL_DP_COUNTERS] = {
 	[SL_DP_MALFORMED] = "malformed_passed",
 	[SL_DP_CT_FULL] = "conntrack_insert_failures",
 	[SL_DP_REWRITE_ERR] = "rewrite_error_drops",
+	[SL_DP_FAILSAFE] = "failsafe_primary_flows",
+	[SL_DP_CT_MIDFLOW] = "conntrack_midflow_misses",
 };
 
 static const char *proto_name(uint8_t proto)
@@ -216,6 +219,24 @@ static cJSON *status_json(const struct dp_maps *m, const char *state_dir, const 
 		dp_counter(m, i, &v);
 		cJSON_AddNumberToObject(dps, dp_counter_names[i], (double)v);
 	}
+	{
+		/* the heartbeat as the datapath sees it: is the fail-safe on? */
+		struct sl_agent_state as = { 0 };
+		struct timespec ts;
+		uint32_t zero = 0;
+		cJSON *ag = cJSON_AddObjectToObject(root, "agent");
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (!bpf_map_lookup_elem(m->agent, &zero, &as) && as.heartbeat_ns) {
+			uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+			double age = (now - as.heartbeat_ns) / 1e6;
+
+			cJSON_AddNumberToObject(ag, "heartbeat_age_ms", age);
+			cJSON_AddNumberToObject(ag, "failsafe_after_ms", as.failsafe_after_ns / 1e6);
+			cJSON_AddBoolToObject(ag, "failsafe_active",
+					      as.failsafe_after_ns && age * 1e6 > as.failsafe_after_ns);
+		}
+	}
 	return root;
 }
 
@@ -348,6 +369,15 @@ static void print_text(const cJSON *root)
 		print_rollout(cJSON_GetObjectItemCaseSensitive(s, "rollout"));
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "primary"), "primary");
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "canary"), "canary");
+	}
+	{
+		const cJSON *ag = cJSON_GetObjectItemCaseSensitive(root, "agent");
+
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ag, "failsafe_active")))
+			printf("FAIL-SAFE: no agent heartbeat for %.1f s (limit %.1f s): rollouts "
+			       "that opt in send new connections to primary only\n",
+			       json_num(ag, "heartbeat_age_ms") / 1000,
+			       json_num(ag, "failsafe_after_ms") / 1000);
 	}
 	printf("datapath:");
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "datapath"))

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -294,7 +295,9 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 	svc.weight = weight_bp;
 	svc.affinity = c->affinity;
 	svc.flags = (bank ? SL_SVC_F_BANK1 : 0) |
-		    (c->primary.n_cohorts + c->canary.n_cohorts ? SL_SVC_F_COHORTS : 0);
+		    (c->primary.n_cohorts + c->canary.n_cohorts ? SL_SVC_F_COHORTS : 0) |
+		    (c->failsafe ? SL_SVC_F_FAILSAFE : 0) |
+		    (found ? old.flags & SL_SVC_F_PRIMARY_ONLY : 0); /* the rollout's, kept */
 	svc.primary_count = c->primary.n_endpoints;
 	svc.canary_count = c->canary.n_endpoints;
 	svc.hash_seed = steering_seed(c->namespace, c->name);
@@ -323,6 +326,65 @@ int steering_set_weight(const struct dp_maps *m, const struct sl_service_key *ke
 		return -errno;
 	svc.weight = weight_bp;
 	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 0;
+}
+
+int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key, uint8_t flag,
+		      bool on)
+{
+	struct sl_service svc;
+	uint8_t want;
+
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -errno;
+	want = on ? svc.flags | flag : svc.flags & ~flag;
+	if (want == svc.flags)
+		return 0;
+	svc.flags = want;
+	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 0;
+}
+
+int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, uint8_t version)
+{
+	struct sl_ct_key k, next, *doomed = NULL;
+	struct sl_ct_entry e;
+	size_t n = 0, cap = 0;
+	int err = bpf_map_get_next_key(m->ct, NULL, &next);
+
+	/* Collect first: deleting while walking a hash map restarts the walk. */
+	while (!err) {
+		k = next;
+		err = bpf_map_get_next_key(m->ct, &k, &next);
+		if (k.dir != SL_CT_FORWARD || k.proto != key->proto || k.family != key->family ||
+		    k.dport != key->port || memcmp(&k.daddr, &key->vip, sizeof(k.daddr)) ||
+		    bpf_map_lookup_elem(m->ct, &k, &e) || e.version != version)
+			continue;
+		if (n + 2 > cap) {
+			struct sl_ct_key *g;
+
+			cap = cap ? cap * 2 : 256;
+			g = realloc(doomed, cap * sizeof(*g));
+			if (!g) {
+				free(doomed);
+				return -ENOMEM;
+			}
+			doomed = g;
+		}
+		doomed[n++] = k;
+		/* and the reply direction, which names the VIP */
+		memset(&doomed[n], 0, sizeof(doomed[n]));
+		doomed[n].saddr = e.nat_addr;
+		doomed[n].daddr = k.saddr;
+		doomed[n].sport = e.nat_port;
+		doomed[n].dport = k.sport;
+		doomed[n].proto = k.proto;
+		doomed[n].family = k.family;
+		doomed[n].dir = SL_CT_REVERSE;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(m->ct, &doomed[i]);
+	free(doomed);
+	return (int)(n / 2);
 }
 
 int steering_remove(const struct dp_maps *m, const struct sl_service_key *key)

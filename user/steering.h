@@ -7,6 +7,7 @@
 #ifndef SLUICE_STEERING_H
 #define SLUICE_STEERING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "datapath.h"
@@ -31,6 +32,18 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 /** steering_set_weight() - change only the canary weight (basis points). */
 int steering_set_weight(const struct dp_maps *m, const struct sl_service_key *key,
 			uint16_t weight_bp);
+
+/** steering_set_flag() - set or clear one SL_SVC_F_* flag of a service. */
+int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key, uint8_t flag,
+		      bool on);
+
+/**
+ * steering_evict() - forget the flows of @key's VIP that run to @version.
+ * Their next packets find no conntrack entry and are steered anew (to
+ * primary after a rollback); a TCP connection's new backend answers with
+ * RST, so the client reconnects, to primary. Return: flows evicted, or -errno.
+ */
+int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, uint8_t version);
 
 /**
  * steering_remove() - stop steering a VIP: its service entry goes first (new

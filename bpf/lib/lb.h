@@ -54,10 +54,28 @@ static __always_inline int lb_cohort(const struct sl_service *svc, const struct 
  * affinity modes: the comparison is "bucket < weight" with buckets in
  * [0, SL_BUCKETS).
  */
+/* Is the agent silent for longer than the fail-safe allows? */
+static __always_inline bool lb_agent_silent(__u64 now)
+{
+	__u32 zero = 0;
+	struct sl_agent_state *a = bpf_map_lookup_elem(&sl_agent, &zero);
+
+	return a && a->failsafe_after_ns && now - a->heartbeat_ns > a->failsafe_after_ns;
+}
+
 static __always_inline __u8 lb_pick_version(const struct sl_service *svc, const struct pkt *p,
-					    __u32 client_hash, __u32 rnd)
+					    __u32 client_hash, __u32 rnd, __u64 now)
 {
 	__u32 bucket;
+
+	/* rolled back, or nobody watching: primary for every new connection */
+	if (svc->flags & SL_SVC_F_PRIMARY_ONLY)
+		return SL_PRIMARY;
+	if ((svc->flags & SL_SVC_F_FAILSAFE) && (svc->weight || (svc->flags & SL_SVC_F_COHORTS)) &&
+	    lb_agent_silent(now)) {
+		dp_count(SL_DP_FAILSAFE);
+		return SL_PRIMARY;
+	}
 
 	if (svc->flags & SL_SVC_F_COHORTS) {
 		int v = lb_cohort(svc, p);

@@ -92,6 +92,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_agent_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_agent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SL_FILTERS);
 	__type(key, __u32);
 	__type(value, struct sl_filter);

@@ -25,6 +25,7 @@
 #define SL_MAP_SVC_META "sl_svc_meta"
 #define SL_MAP_FILTER "sl_filter"
 #define SL_MAP_LATENCY "sl_latency"
+#define SL_MAP_AGENT "sl_agent"
 
 /* Limits. They size the maps; the agent rejects specs beyond them. */
 #define SL_MAX_SERVICES 1024
@@ -52,6 +53,8 @@ enum sl_affinity {
 /* sl_service.flags */
 #define SL_SVC_F_COHORTS (1U << 0) /* look the client up in sl_cohorts */
 #define SL_SVC_F_BANK1 (1U << 1) /* the live slots are bank 1, else bank 0 */
+#define SL_SVC_F_FAILSAFE (1U << 2) /* agent silent too long: new connections to primary */
+#define SL_SVC_F_PRIMARY_ONLY (1U << 3) /* rolled back: primary only, cohorts included */
 
 /*
  * An address of either family. IPv4 uses the first word and leaves the rest
@@ -117,6 +120,19 @@ enum sl_filter_kind {
 struct sl_filter {
 	__u64 words[SL_FILTER_BITS / 64];
 };
+
+/*
+ * sl_agent: one entry, the agent's heartbeat. The agent writes
+ * bpf_ktime_get_ns()'s clock (CLOCK_MONOTONIC) at least once a second; when
+ * it is older than failsafe_after_ns, services with SL_SVC_F_FAILSAFE send
+ * every new connection to primary (established ones are left alone): a
+ * canary nobody watches gets no new traffic.
+ */
+struct sl_agent_state {
+	__u64 heartbeat_ns;
+	__u64 failsafe_after_ns; /* 0: fail-safe off */
+};
+_Static_assert(sizeof(struct sl_agent_state) == 16, "sl_agent_state layout");
 
 /* sl_backends: array indexed by backend id. */
 struct sl_backend {
@@ -276,6 +292,8 @@ enum sl_dp_counter {
 	SL_DP_MALFORMED, /* truncated or inconsistent headers: passed untouched */
 	SL_DP_CT_FULL, /* conntrack insert failed: packet steered, flow not kept */
 	SL_DP_REWRITE_ERR, /* a helper refused a rewrite: packet dropped */
+	SL_DP_FAILSAFE, /* new flows sent to primary because the agent is silent */
+	SL_DP_CT_MIDFLOW, /* TCP non-SYN to a VIP without conntrack: evicted (LRU) or lost */
 	SL_DP_COUNTERS,
 };
 
