@@ -370,6 +370,8 @@ int do_drill(int argc, char **argv)
 	}
 	canary_packets(&m, &key, &prev);
 
+	/* the clock starts with the request: the agent's reaction is part of the time */
+	t0 = now_mono_ms();
 	req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "command", "drill-start");
 	cJSON_AddStringToObject(req, "rollout", full);
@@ -386,7 +388,9 @@ int do_drill(int argc, char **argv)
 	}
 	cJSON_Delete(resp);
 
-	t0 = last_move = now_mono_ms();
+	last_move = now_mono_ms(); /* at least until the agent answered */
+	if (canary_packets(&m, &key, &pkts) == 0 && pkts != prev)
+		prev = pkts;
 	while (now_mono_ms() - last_move < 1000 && now_mono_ms() - t0 < 30000) {
 		usleep(10 * 1000);
 		if (canary_packets(&m, &key, &pkts) == 0 && pkts != prev) {
