@@ -188,15 +188,21 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		p->tcp_flags = ((__u8 *)tcp)[13];
 		p->seq = bpf_ntohl(tcp->seq);
 		p->payload_off = off + tcp->doff * 4;
-		/* off counts the Ethernet header, ip_len does not */
-		p->payload_len = p->ip_len + sizeof(*eth) > p->payload_off
-					 ? p->ip_len + sizeof(*eth) - p->payload_off
-					 : 0;
+		/*
+		 * The IP length must cover the TCP header: rewriting ports and a
+		 * checksum that lie past the packet's declared end would change
+		 * bytes that are not part of it. (off counts Ethernet, ip_len not.)
+		 */
+		if (p->ip_len + sizeof(*eth) < p->payload_off)
+			return PARSE_MALFORMED;
+		p->payload_len = p->ip_len + sizeof(*eth) - p->payload_off;
 	} else {
 		struct udphdr *udp = data + off;
 
 		if ((void *)(udp + 1) > data_end)
 			return tot_len < off + sizeof(*udp) ? PARSE_MALFORMED : PARSE_SHORT;
+		if (p->ip_len + sizeof(*eth) < off + sizeof(*udp))
+			return PARSE_MALFORMED; /* as for TCP: the header past the packet's end */
 		p->sport = udp->source;
 		p->dport = udp->dest;
 		p->tcp_flags = 0;

@@ -156,6 +156,12 @@ static void test_untouched(void)
 	pkt_put16(raw + 16, 400); /* total length beyond the frame */
 	tap_ok(expect_raw_untouched(fwd_fd, raw, len) == 1, "v4 total length beyond the frame passes untouched");
 	len = pkt_build(raw, &d);
+	pkt_put16(raw + 16, 20 + 16); /* IP length ends inside the TCP header (found by fuzzing) */
+	raw[24] = raw[25] = 0;
+	pkt_put16(raw + 24, pkt_fold(pkt_sum(raw + 14, 20, 0)));
+	tap_ok(expect_raw_untouched(fwd_fd, raw, len) == 1,
+	       "an IP length that ends inside the TCP header passes untouched");
+	len = pkt_build(raw, &d);
 	raw[14 + 20 + 12] = 0x20; /* TCP data offset 2 */
 	tap_ok(expect_raw_untouched(fwd_fd, raw, len) == 1, "TCP data offset below 5 passes untouched");
 	len = pkt_build(raw, &d);
