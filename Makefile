@@ -47,7 +47,7 @@ help: ## this list
 # Debian packages the build and the tests need; installs only what is missing.
 DEB_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
 	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps \
-	nginx-light libmicrohttpd-dev prometheus libmnl-dev libcurl4-openssl-dev
+	nginx-light libmicrohttpd-dev prometheus libmnl-dev libcurl4-openssl-dev libclang-rt-dev
 deps: ## install missing build/test packages with apt-get
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -90,8 +90,8 @@ $(BUILD)/tests/%: tests/bpf/%.c tests/bpf/pkt.h tests/bpf/fixture.h tests/lib/ta
 
 # The README's test command. Each suite prints TAP; tests/run.sh sums them
 # into the final "N passed, N failed, N skipped" line.
-test: all $(UNIT_TESTS) $(BPF_TESTS) ## run unit, BPF fixture and end-to-end tests
-	$(Q)tests/run.sh $(UNIT_TESTS) $(BPF_TESTS) tests/e2e/test_*.sh
+test: all $(UNIT_TESTS) $(BPF_TESTS) fuzz-build ## run unit, BPF fixture and end-to-end tests
+	$(Q)tests/run.sh $(UNIT_TESTS) tests/fuzz/test_corpus.sh $(BPF_TESTS) tests/e2e/test_*.sh
 
 test-unit: $(UNIT_TESTS) ## unit tests only (no privileges)
 	$(Q)tests/run.sh $(UNIT_TESTS)
@@ -118,3 +118,36 @@ $(BUILD)/tests/bench_datapath: tests/bpf/bench_datapath.c tests/bpf/pkt.h $(LIB_
 clean: ## remove build outputs
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) $(BUILD)
+
+# libFuzzer targets (clang, ASan/UBSan) for what parses untrusted input: the
+# spec parser and the control-socket request parser. `make fuzz` fuzzes each
+# for FUZZ_SECONDS; the test suite replays the seed corpus (tests/fuzz/corpus).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-Iinclude -Iuser -D_GNU_SOURCE
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_api
+
+$(BUILD)/fuzz:
+	$(Q)mkdir -p $@
+
+$(BUILD)/fuzz/fuzz_spec: tests/fuzz/fuzz_spec.c user/spec.c user/yaml_json.c | $(BUILD)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -lcjson -lyaml -lm -o $@
+
+$(BUILD)/fuzz/fuzz_api: tests/fuzz/fuzz_api.c user/api.c user/log.c | $(BUILD)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $^ -lcjson -lbpf -o $@
+
+.PHONY: fuzz fuzz-build
+# Built for the test suite's corpus replay; skipped (the suite says so) when
+# clang has no libFuzzer runtime.
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_TARGETS) 2>/dev/null || \
+		echo "  fuzz targets not built: clang's libFuzzer runtime is missing"
+
+fuzz: $(FUZZ_TARGETS) ## fuzz the spec and request parsers, FUZZ_SECONDS each
+	$(Q)for t in spec api; do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t && cp -n tests/fuzz/corpus/$$t/* $(BUILD)/fuzz/corpus-$$t/; \
+		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+			$(BUILD)/fuzz/corpus-$$t || exit 1; \
+	done

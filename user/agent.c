@@ -332,9 +332,14 @@ static int apply_set(struct agent *a, const struct spec_set *set)
 			}
 		}
 		if (err) {
-			log_warn("%s: %s\n", name, strerror(-err));
+			/*
+			 * One rollout that does not fit (node limits, a bad map)
+			 * must not take the others down: it is refused, loudly.
+			 */
+			log_warn("%s: not steered: %s\n", name, strerror(-err));
 			free(r);
 			r = NULL;
+			err = 0;
 			continue;
 		}
 		next[k] = r;
