@@ -20,6 +20,7 @@
 #include "lib/lb.h"
 #include "lib/nat.h"
 #include "lib/http.h"
+#include "lib/icmp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -296,8 +297,12 @@ int sl_tc_reverse(struct __sk_buff *skb)
 	int ret;
 
 	ret = parse_skb(skb, &p);
-	if (ret != PARSE_OK)
+	if (ret != PARSE_OK) {
+		/* not TCP/UDP: maybe an ICMP error about a steered flow */
+		if (ret == PARSE_NOT_OURS && icmp_reverse(skb))
+			dp_count(SL_DP_ICMP);
 		return TC_ACT_OK;
+	}
 	if (!filter_hit(SL_FILTER_BACKEND, &p.saddr, p.sport))
 		return TC_ACT_OK;
 	ct_key_from_reply(&key, &p);

@@ -39,6 +39,7 @@ static const char *const dp_counter_names[SL_DP_COUNTERS] = {
 	[SL_DP_REWRITE_ERR] = "rewrite_error_drops",
 	[SL_DP_FAILSAFE] = "failsafe_primary_flows",
 	[SL_DP_CT_MIDFLOW] = "conntrack_midflow_misses",
+	[SL_DP_ICMP] = "icmp_errors_translated",
 };
 
 static const char *proto_name(uint8_t proto)

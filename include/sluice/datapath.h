@@ -294,6 +294,7 @@ enum sl_dp_counter {
 	SL_DP_REWRITE_ERR, /* a helper refused a rewrite: packet dropped */
 	SL_DP_FAILSAFE, /* new flows sent to primary because the agent is silent */
 	SL_DP_CT_MIDFLOW, /* TCP non-SYN to a VIP without conntrack: evicted (LRU) or lost */
+	SL_DP_ICMP, /* ICMP errors about steered flows given the VIP back (path MTU) */
 	SL_DP_COUNTERS,
 };
 

@@ -505,6 +505,107 @@ static void test_no_backend(void)
 	       "weight 10000 with no canary backend falls back to primary");
 }
 
+
+/*
+ * An ICMP error quoting a steered packet (client -> pod after DNAT), as a
+ * router between node and pod sends it: the quote must get the VIP back,
+ * every checksum must still verify, and the outer headers must not move.
+ */
+static size_t icmp_error(uint8_t *b, bool v6, const uint8_t *quote, size_t qlen, size_t keep)
+{
+	size_t l3 = 14, ip_len = v6 ? 40 : 20, icmp = l3 + ip_len;
+	uint8_t src[16], dst[16];
+	uint32_t sum;
+
+	memset(b, 0, PKT_MAX);
+	b[0] = 0x02, b[5] = 0x02, b[6] = 0x02, b[11] = 0x01;
+	pkt_put16(b + 12, v6 ? ETH_P_IPV6 : ETH_P_IP);
+	if (keep > qlen - 14)
+		keep = qlen - 14;
+	memcpy(b + icmp + 8, quote + 14, keep); /* the quoted IP packet, Ethernet stripped */
+	inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00:5c:1::1" : "198.18.1.1", src);
+	inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? CLIENT6 : CLIENT4, dst);
+	if (!v6) {
+		b[l3] = 0x45;
+		pkt_put16(b + l3 + 2, 20 + 8 + keep);
+		b[l3 + 8] = 64, b[l3 + 9] = 1;
+		memcpy(b + l3 + 12, src, 4), memcpy(b + l3 + 16, dst, 4);
+		pkt_put16(b + l3 + 10, pkt_fold(pkt_sum(b + l3, 20, 0)));
+		b[icmp] = 3, b[icmp + 1] = 4; /* fragmentation needed */
+		pkt_put16(b + icmp + 6, 1000);
+		pkt_put16(b + icmp + 2, pkt_fold(pkt_sum(b + icmp, 8 + keep, 0)));
+	} else {
+		b[l3] = 0x60;
+		pkt_put16(b + l3 + 4, 8 + keep);
+		b[l3 + 6] = 58, b[l3 + 7] = 64;
+		memcpy(b + l3 + 8, src, 16), memcpy(b + l3 + 24, dst, 16);
+		b[icmp] = 2; /* packet too big */
+		pkt_put16(b + icmp + 6, 1280);
+		sum = pkt_sum(src, 16, 0);
+		sum = pkt_sum(dst, 16, sum);
+		sum += 58 + (uint32_t)(8 + keep);
+		pkt_put16(b + icmp + 2, pkt_fold(pkt_sum(b + icmp, 8 + keep, sum)));
+	}
+	return icmp + 8 + keep;
+}
+
+static bool icmp_sum_ok(const uint8_t *b, bool v6, size_t len)
+{
+	size_t icmp = 14 + (v6 ? 40 : 20);
+	uint32_t sum = 0;
+
+	if (v6) {
+		sum = pkt_sum(b + 22, 32, 0);
+		sum += 58 + (uint32_t)(len - icmp);
+	}
+	return pkt_fold(pkt_sum(b + icmp, len - icmp, sum)) == 0;
+}
+
+static void test_icmp_errors(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *fam = v6 ? "v6" : "v4";
+		const char *vip = v6 ? VIP6 : VIP4, *client = v6 ? CLIENT6 : CLIENT4;
+		const char *pod = v6 ? P1_6 : P1_4;
+		struct spec_canary c;
+		struct pkt_desc d = { .src = client, .dst = vip, .sport = 5500, .dport = 80,
+				      .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN };
+		uint8_t q[PKT_MAX], want_q[PKT_MAX], in[PKT_MAX], out[PKT_MAX], ref[PKT_MAX];
+		size_t qlen, len, icmp = 14 + (v6 ? 40 : 20);
+		uint32_t olen;
+		uint8_t a[16];
+		bool ok;
+
+		make_canary(&c, v6 ? "pmtu6" : "pmtu4", vip, 80, IPPROTO_TCP, pod, NULL);
+		steering_apply(&dp.maps, &c, 0, NULL);
+		run(fwd_fd, q, pkt_build(q, &d), out, &olen); /* the flow exists now */
+
+		/* what the router quotes: the packet after DNAT, with a payload */
+		d = (struct pkt_desc){ .src = client, .dst = pod, .sport = 5500, .dport = 8080,
+				       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 1200 };
+		qlen = pkt_build(q, &d);
+		d.dst = vip, d.dport = 80;
+		pkt_build(want_q, &d);
+		len = icmp_error(in, v6, q, qlen, 200);
+		icmp_error(ref, v6, want_q, qlen, 200);
+
+		ok = run(rev_fd, in, len, out, &olen) == TC_ACT_OK && olen == len;
+		tap_ok(ok && !memcmp(out + icmp + 8, ref + icmp + 8, len - icmp - 8),
+		       "%s ICMP error about a steered flow: the quoted packet gets the VIP and port "
+		       "back, its checksums right", fam);
+		tap_ok(ok && icmp_sum_ok(out, v6, len) && !memcmp(out, in, icmp),
+		       "%s ICMP error: its own checksum verifies, the outer headers are untouched",
+		       fam);
+
+		/* the same error quoting a pod nobody steered to: untouched */
+		inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00:5c:7::7" : "198.18.7.7", a);
+		memcpy(in + icmp + 8 + (v6 ? 24 : 16), a, v6 ? 16 : 4);
+		ok = run(rev_fd, in, len, out, &olen) == TC_ACT_OK;
+		tap_ok(ok && !memcmp(in, out, len), "%s ICMP error about another flow is untouched",
+		       fam);
+	}
+}
+
 int main(void)
 {
 	if (!fixture_setup("BPF steering fixtures"))
@@ -523,6 +624,7 @@ int main(void)
 	test_udp_timeout();
 	test_backend_added();
 	test_no_backend();
+	test_icmp_errors();
 	fixture_teardown();
 	return tap_done();
 }
