@@ -22,6 +22,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 DEPLOY=$SLUICE_ROOT/deploy
+trap 'rm -rf "$WORK"' EXIT # run_checks puts cluster_down here, which does this too
 
 if ! command -v python3 >/dev/null || ! python3 -c 'import yaml' 2>/dev/null; then
 	skip "deploy manifests" "python3 with PyYAML is not installed (python3-yaml)"
@@ -155,7 +156,8 @@ def host_dir(flag, path):
         got = vol.get("hostPath", {}).get("path") if vol else None
         return got == path, "%s %s is mounted from %s" % (flag, opt(flag), got)
     return fn
-check("state dir: hostPath /var/lib/sluice at --state-dir", host_dir("--state-dir", "/var/lib/sluice"))
+check("state dir: hostPath /var/lib/sluice at --state-dir",
+      host_dir("--state-dir", "/var/lib/sluice"))
 check("run dir: hostPath /run/sluice at --run-dir", host_dir("--run-dir", "/run/sluice"))
 
 cm = next((d for d in cm_docs if d.get("kind") == "ConfigMap"), {})
@@ -308,7 +310,8 @@ def parser_takes(argv, desc):
     result(p.returncode == 0 and p.stdout.startswith("Usage: sluice agent"), desc,
            "exit %d: %s" % (p.returncode, p.stderr.strip()[:300]))
 
-flags_listed(args[1:], "every flag of the DaemonSet's agent command line is in `sluice agent --help`")
+flags_listed(args[1:],
+             "every flag of the DaemonSet's agent command line is in `sluice agent --help`")
 parser_takes(args, "the agent's option parser takes the DaemonSet's command line")
 
 cl_pod = next((d for d in cl_docs if d.get("kind") == "DaemonSet"), {}).get("spec", {}) \
@@ -445,13 +448,14 @@ done < <(static_checks)
 
 # --- the DaemonSet's command line, run on a namespace node ---------------------
 run_checks() {
-	if [ "$(id -u)" -ne 0 ]; then skip "the DaemonSet's agent on a namespace node" "needs root"; return; fi
+	local what="the DaemonSet's agent on a namespace node"
+	if [ "$(id -u)" -ne 0 ]; then skip "$what" "needs root"; return; fi
 	if [ ! -x "$SLUICE" ] || [ ! -x "$BACKEND_BIN" ]; then
-		skip "the DaemonSet's agent on a namespace node" "build/ is not built"; return
+		skip "$what" "build/ is not built"; return
 	fi
 	local t
 	for t in ip nsenter curl tc; do
-		command -v "$t" >/dev/null || { skip "the DaemonSet's agent on a namespace node" "$t is not installed"; return; }
+		command -v "$t" >/dev/null || { skip "$what" "$t is not installed"; return; }
 	done
 	trap cluster_down EXIT
 	cluster_up
@@ -510,11 +514,12 @@ PY
 	diag "agent ${argv[*]}"
 	local listen
 	listen=$(printf '%s\n' "${argv[@]}" | grep -A1 -x -- --listen | tail -1)
-	(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" "${argv[@]}" >>"$WORK/agent.log" 2>&1) &
+	(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" "${argv[@]}" \
+		>>"$WORK/agent.log" 2>&1) &
 	AGENT_PID=$!
-	CLUSTER_PIDS+=($AGENT_PID)
-	local i up=1
-	for i in $(seq 100); do
+	CLUSTER_PIDS+=("$AGENT_PID")
+	local up=1
+	for _ in $(seq 100); do
 		grep -q "agent running" "$WORK/agent.log" 2>/dev/null && { up=0; break; }
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
@@ -541,13 +546,13 @@ PY
 	local who
 	who=$(in_ns client curl -s --max-time 2 http://198.19.0.10:8080/)
 	[ "$who" = c1 ]
-	ok $? "the example Canary is steered: the client (canary cohort) reaches c1 through the VIP ($who)"
+	ok $? "the example Canary is steered: the client (its canary cohort) reaches c1 ($who)"
 
 	# A pod created after the agent: its veth appears on the node, down.
 	ip -n "$(ns node)" link add veth9b type veth peer name pveth9b
 	local t0 ms=none
 	t0=$(date +%s%N)
-	for i in $(seq 30); do
+	for _ in $(seq 30); do
 		attached veth9b && { ms=$(( ($(date +%s%N) - t0) / 1000000 )); break; }
 		sleep 0.1
 	done
@@ -561,13 +566,13 @@ PY
 	# A ConfigMap update: the kubelet writes a new directory and swaps ..data.
 	cm_write ..2024_01_01_00_01_00.2 '/cohorts:/d'
 	rm -rf "$cmdir/..2024_01_01_00_00_00.1"
-	for i in $(seq 30); do
+	for _ in $(seq 30); do
 		who=$(in_ns client curl -s --max-time 1 http://198.19.0.10:8080/)
 		case "$who" in p1 | p2) break ;; esac
 		sleep 0.1
 	done
 	case "$who" in p1 | p2) r=0 ;; *) r=1 ;; esac
-	ok $r "a ConfigMap update (..data swapped) is reloaded: without the cohort the client reaches the primary ($who)"
+	ok $r "a ConfigMap update (..data swapped) is reloaded: no cohort, the client reaches $who"
 
 	local t1
 	t0=$(date +%s%N)
@@ -577,7 +582,7 @@ PY
 	AGENT_PID=
 	ms=$(( (t1 - t0) / 1000000 ))
 	[ "$ms" -lt 5000 ] && attached lxc0a
-	ok $? "SIGTERM: the agent exits in $ms ms, well inside terminationGracePeriodSeconds, datapath left in place"
+	ok $? "SIGTERM: the agent exits in $ms ms (grace period 15 s), datapath left in place"
 
 	# cleanup.yaml's command, with this run's pin root.
 	local cl=()

@@ -67,7 +67,8 @@ static void sh(const char *fmt, ...)
 	int rc, n;
 
 	va_start(ap, fmt);
-	n = snprintf(cmd, sizeof(cmd), "mk() { ip link add \"$1\" type veth peer name \"q$1\"; }; ");
+	n = snprintf(cmd, sizeof(cmd), "%s",
+		     "mk() { ip link add \"$1\" type veth peer name \"q$1\"; }; ");
 	vsnprintf(cmd + n, sizeof(cmd) - n, fmt, ap);
 	va_end(ap);
 	rc = system(cmd);
