@@ -16,9 +16,10 @@ for suite in "$@"; do
 	out=$(mktemp)
 	timeout --kill-after=10 "$SUITE_TIMEOUT" "$suite" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
+	# a skip is a skip whether the runner says "ok" or (cmocka 1.1) "not ok" before it
 	p=$(grep -E '^ok ' "$out" | grep -vc '# SKIP')
-	s=$(grep -E '^ok ' "$out" | grep -c '# SKIP')
-	f=$(grep -cE '^not ok ' "$out")
+	s=$(grep -E '^(not )?ok ' "$out" | grep -c '# SKIP')
+	f=$(grep -E '^not ok ' "$out" | grep -vc '# SKIP')
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $suite exited with status $rc"
 		f=1

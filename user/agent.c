@@ -31,6 +31,7 @@
 #include "api.h"
 #include "cli.h"
 #include "datapath.h"
+#include "links.h"
 #include "http.h"
 #include "prom.h"
 #include "webhook.h"
@@ -62,6 +63,7 @@ struct agent {
 	bool stop;
 	struct http_server *http;
 	struct webhook_runner *hooks;
+	struct links *links;
 };
 
 static uint64_t mono_ms(void)
@@ -85,7 +87,9 @@ static void agent_usage(FILE *f)
 		"the datapath stays (attached, pinned, at its weights) for the next agent.\n"
 		"\n"
 		"  -s, --spec FILE|DIR     Canary spec, or a directory of *.json/*.yaml/*.yml\n"
-		"  -i, --iface IF[,IF]     client-facing interfaces to attach to\n"
+		"  -i, --iface IF[,IF]     client-facing interfaces to attach to: names or globs\n"
+		"                          (eth0,lxc*,veth*); interfaces that appear later are\n"
+		"                          attached as they come (netlink), gone ones forgotten\n"
 		"  -b, --bpffs DIR         pin root (default %s); the BPF\n"
 		"                          filesystem is mounted at /sys/fs/bpf when absent\n"
 		"      --state-dir DIR     rollout status and audit log (default %s)\n"
@@ -234,6 +238,14 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	if (!o->spec || !o->ifaces) {
 		fprintf(stderr, "sluice agent: --spec and --iface are required (sluice agent --help)\n");
 		return -EINVAL;
+	}
+	{
+		char why[160];
+
+		if (!links_pattern_valid(o->ifaces, why, sizeof(why))) {
+			fprintf(stderr, "sluice agent: --iface: %s\n", why);
+			return -EINVAL;
+		}
 	}
 	o->dp.pin_root = o->pin_root;
 	return 0;
@@ -495,20 +507,32 @@ static char *render(const char *path, void *ctx)
 	return NULL;
 }
 
-static int attach_all(struct datapath *dp, char *ifaces)
+/* links.c reports an interface that matches --iface, or that stopped matching. */
+static void on_link(void *ctx, const char *ifname, int ifindex, bool added)
 {
-	char *save = NULL;
+	struct agent *a = ctx;
+	char now[IF_NAMESIZE];
 
-	for (char *tok = strtok_r(ifaces, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int err;
-
-		if (!*tok)
-			continue;
-		err = dp_attach(dp, tok);
-		if (err)
-			return err;
+	if (added) {
+		dp_attach_ifindex(&a->dp, ifname, ifindex);
+		return;
 	}
-	return dp->n_hooks ? 0 : -EINVAL;
+	/* Still there (renamed out of the pattern, not deleted): our filters come off it. */
+	dp_forget(&a->dp, ifindex, if_indextoname((unsigned int)ifindex, now) != NULL);
+}
+
+static int attach_all(struct agent *a)
+{
+	int err = links_open(&a->links, a->o.ifaces, on_link, a);
+
+	if (err) {
+		log_warn("following interfaces %s: %s\n", a->o.ifaces, strerror(-err));
+		return err;
+	}
+	err = links_sync(a->links);
+	if (err)
+		log_warn("listing interfaces: %s\n", strerror(-err));
+	return err;
 }
 
 /* One agent per run dir: a second one would fight the first over the weights. */
@@ -548,10 +572,11 @@ static void run(struct agent *a, int sfd, int lfd)
 	uint64_t last_watch = mono_ms();
 
 	while (!a->stop) {
-		struct pollfd p[4] = { { .fd = sfd, .events = POLLIN },
+		struct pollfd p[5] = { { .fd = sfd, .events = POLLIN },
 				       { .fd = lfd, .events = POLLIN },
 				       { .fd = a->http ? http_fd(a->http) : -1, .events = POLLIN },
-				       { .fd = webhook_runner_fd(a->hooks), .events = POLLIN } };
+				       { .fd = webhook_runner_fd(a->hooks), .events = POLLIN },
+				       { .fd = links_fd(a->links), .events = POLLIN } };
 		uint64_t now = mono_ms(), next = now + 1000;
 		int timeout, ht;
 
@@ -563,8 +588,14 @@ static void run(struct agent *a, int sfd, int lfd)
 		ht = a->http ? http_timeout_ms(a->http) : -1;
 		if (ht >= 0 && ht < timeout)
 			timeout = ht;
-		if (poll(p, 4, timeout) < 0 && errno != EINTR)
+		if (poll(p, 5, timeout) < 0 && errno != EINTR)
 			break;
+		if (p[4].revents & POLLIN) {
+			int lerr = links_process(a->links);
+
+			if (lerr)
+				log_warn("interface events: %s\n", strerror(-lerr));
+		}
 		if (p[3].revents & POLLIN) {
 			struct webhook_result res;
 
@@ -667,7 +698,7 @@ int do_agent(int argc, char **argv)
 	}
 	err = apply_set(&a, &set);
 	if (!err)
-		err = attach_all(&a.dp, a.o.ifaces);
+		err = attach_all(&a);
 	if (err)
 		goto cleanup;
 	log_info("agent running: %d rollout(s), pin root %s, state %s, socket %s/%s, http %s\n",
@@ -691,6 +722,7 @@ cleanup:
 		log_info("datapath left in place: attached, pinned under %s, at the current "
 			 "weights\n", a.dp.pin_root);
 	}
+	links_close(a.links);
 	http_stop(a.http);
 	dp_destroy(&a.dp);
 out:

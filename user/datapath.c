@@ -138,9 +138,15 @@ static int tc_attach_one(int ifindex, enum bpf_tc_attach_point where, int prog_f
 	hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 	err = bpf_tc_hook_create(&hook);
 	hook.attach_point = where;
+	/* ENOENT: the kernel knows no such qdisc kind, nor a module for it. */
+	if (err == -ENOENT || err == -EOPNOTSUPP)
+		log_warn("kernel lacks the clsact qdisc (CONFIG_NET_SCH_INGRESS)\n");
 	if (err && err != -EEXIST)
 		return err;
-	return bpf_tc_attach(&hook, &to);
+	err = bpf_tc_attach(&hook, &to);
+	if (err == -ENOENT || err == -EOPNOTSUPP)
+		log_warn("kernel lacks the BPF TC classifier (CONFIG_NET_CLS_BPF)\n");
+	return err;
 }
 
 /* Is @name in the comma-separated list @list (names or fnmatch globs)? */
@@ -166,18 +172,29 @@ static void tc_detach_one(int ifindex, enum bpf_tc_attach_point where)
 
 int dp_attach(struct datapath *dp, const char *ifname)
 {
-	struct dp_hook *h;
-	int ifindex, err;
+	int ifindex = if_nametoindex(ifname);
 
-	if (dp->n_hooks >= DP_MAX_IFACES) {
-		log_warn("%s: more than %d interfaces\n", ifname, DP_MAX_IFACES);
-		return -E2BIG;
-	}
-	ifindex = if_nametoindex(ifname);
 	if (!ifindex) {
-		err = -errno;
+		int err = -errno;
+
 		log_warn("interface %s: %s\n", ifname, strerror(-err));
 		return err;
+	}
+	return dp_attach_ifindex(dp, ifname, ifindex);
+}
+
+int dp_attach_ifindex(struct datapath *dp, const char *ifname, int ifindex)
+{
+	struct dp_hook *h = NULL;
+	int err;
+
+	/* Attached already (a rename within the pattern): replace in place, keep one hook. */
+	for (int i = 0; i < dp->n_hooks; i++)
+		if (dp->hooks[i].ifindex == ifindex)
+			h = &dp->hooks[i];
+	if (!h && dp->n_hooks >= DP_MAX_IFACES) {
+		log_warn("%s: more than %d interfaces\n", ifname, DP_MAX_IFACES);
+		return -E2BIG;
 	}
 	err = tc_attach_one(ifindex, BPF_TC_INGRESS, bpf_program__fd(dp->skel->progs.sl_tc_forward));
 	if (err) {
@@ -190,12 +207,30 @@ int dp_attach(struct datapath *dp, const char *ifname)
 		tc_detach_one(ifindex, BPF_TC_INGRESS);
 		return err;
 	}
-	h = &dp->hooks[dp->n_hooks++];
+	if (!h)
+		h = &dp->hooks[dp->n_hooks++];
 	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
 	h->ifindex = ifindex;
 	log_info("attached to %s (ifindex %d): forward at ingress, reverse at egress\n", ifname,
 		 ifindex);
 	return 0;
+}
+
+void dp_forget(struct datapath *dp, int ifindex, bool detach)
+{
+	for (int i = 0; i < dp->n_hooks; i++) {
+		if (dp->hooks[i].ifindex != ifindex)
+			continue;
+		/* A deleted interface took its filters with it; a renamed one keeps them. */
+		if (detach) {
+			tc_detach_one(ifindex, BPF_TC_INGRESS);
+			tc_detach_one(ifindex, BPF_TC_EGRESS);
+		}
+		log_info("%s %s (ifindex %d)\n", detach ? "detached from" : "forgot",
+			 dp->hooks[i].ifname, ifindex);
+		dp->hooks[i] = dp->hooks[--dp->n_hooks];
+		return;
+	}
 }
 
 void dp_detach(struct datapath *dp)

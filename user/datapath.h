@@ -16,7 +16,7 @@
 
 #define DP_DEFAULT_PIN_ROOT "/sys/fs/bpf/sluice"
 #define DP_BPFFS_MOUNT "/sys/fs/bpf"
-#define DP_MAX_IFACES 64
+#define DP_MAX_IFACES 1024 /* a node runs 110 pods by default; each has a veth */
 #define DP_DEFAULT_CT_FLOWS 131072
 
 /* TC filter identity: ours to replace and remove, nobody else's. */
@@ -72,6 +72,10 @@ int bpffs_prepare(const char *pin_root);
 int dp_load(struct datapath *dp, const struct dp_opts *opts);
 /** dp_attach() - forward half at @ifname's ingress, reverse half at its egress. */
 int dp_attach(struct datapath *dp, const char *ifname);
+/** dp_attach_ifindex() - dp_attach() by index; again on an attached one replaces in place. */
+int dp_attach_ifindex(struct datapath *dp, const char *ifname, int ifindex);
+/** dp_forget() - drop @ifindex's hook; @detach: remove its filters too (it still exists). */
+void dp_forget(struct datapath *dp, int ifindex, bool detach);
 /** dp_detach() - remove sluice's TC filters from every interface it attached to. */
 void dp_detach(struct datapath *dp);
 /** dp_unpin() - remove the pinned maps and the pin root directory. */

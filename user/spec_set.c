@@ -120,10 +120,10 @@ int spec_set_load(const char *path, struct spec_set *set)
 		free(names[i]);
 	}
 	free(names);
-	if (!err && set->n == 0) {
-		fprintf(stderr, "%s: no *.json, *.yaml or *.yml spec in the directory\n", path);
-		err = -ENOENT;
-	}
+	/*
+	 * An empty directory is a node with no rollout yet (an empty ConfigMap):
+	 * not an error. The agent runs and picks specs up as they arrive.
+	 */
 out:
 	if (!err)
 		err = check_conflicts(path, set);
