@@ -319,7 +319,7 @@ static int apply_set(struct agent *a, const struct spec_set *set)
 		}
 		if (!kept) {
 			rollout_stop(a->r[i]);
-			free(a->r[i]);
+			rollout_free(a->r[i]);
 			a->r[i] = NULL;
 		}
 	}
@@ -349,7 +349,7 @@ static int apply_set(struct agent *a, const struct spec_set *set)
 			 * must not take the others down: it is refused, loudly.
 			 */
 			log_warn("%s: not steered: %s\n", name, strerror(-err));
-			free(r);
+			rollout_free(r);
 			r = NULL;
 			err = 0;
 			continue;
@@ -728,7 +728,7 @@ cleanup:
 out:
 	webhook_runner_stop(a.hooks);
 	for (int i = 0; i < a.n; i++)
-		free(a.r[i]);
+		rollout_free(a.r[i]);
 	free(a.r);
 	spec_set_free(&set);
 	if (lfd >= 0) {

@@ -100,19 +100,33 @@ static void snaps_reset(struct rollout *r)
 	uint64_t window = longest_window(&r->spec);
 	uint64_t ticks = (window + interval - 1) / interval;
 
+	struct snapshot *grown;
+	int cap;
+
 	r->n_snaps = 0;
 	r->head = -1;
 	if (ticks + 1 <= ROLLOUT_MAX_SNAPS) {
 		r->spacing_ms = interval;
-		r->cap_snaps = (int)ticks + 1;
+		cap = (int)ticks + 1;
 	} else {
 		r->spacing_ms = (window + ROLLOUT_MAX_SNAPS - 2) / (ROLLOUT_MAX_SNAPS - 1);
-		r->cap_snaps = ROLLOUT_MAX_SNAPS;
+		cap = ROLLOUT_MAX_SNAPS;
 	}
+	/* 7 KiB a snapshot: allocated to need, not to the maximum (100 rollouts, 100 agents) */
+	grown = realloc(r->snaps, cap * sizeof(*r->snaps));
+	if (!grown) {
+		log_warn("%s: no memory for metric windows\n", r->rec.name);
+		cap = 0;
+	} else {
+		r->snaps = grown;
+	}
+	r->cap_snaps = cap;
 }
 
 static void snaps_push(struct rollout *r, uint64_t now_ms, const struct counters v[2])
 {
+	if (!r->cap_snaps)
+		return;
 	if (r->n_snaps && now_ms + r->spec.analysis.interval_ms / 2 <
 				  r->snaps[r->head].t_ms + r->spacing_ms) {
 		/* too close to the last kept one: refresh the newest in place */
@@ -614,9 +628,15 @@ void rollout_tick(struct rollout *r, uint64_t now_ms)
 		d.action = ACT_NONE;
 	if (d.action == ACT_NONE) {
 		hooks_poll(r);
-		/* nothing decided: keep status fresh without filling the audit log */
+		/*
+		 * Nothing decided: the record's last windows are refreshed for
+		 * `sluice status`, but written at most every 5 s, not every tick.
+		 */
 		r->rec.updated_unix_ms = now_unix_ms();
-		state_save(r->state_dir, &r->rec);
+		if (now_ms - r->saved_ms >= 5000) {
+			r->saved_ms = now_ms;
+			state_save(r->state_dir, &r->rec);
+		}
 		return;
 	}
 	commit(r, &d, cp, "analysis");
@@ -784,6 +804,14 @@ bool rollout_hook_result(struct rollout *r, uint64_t token, bool ok, int status,
 		return true;
 	}
 	return false;
+}
+
+void rollout_free(struct rollout *r)
+{
+	if (!r)
+		return;
+	free(r->snaps);
+	free(r);
 }
 
 void rollout_stop(struct rollout *r)

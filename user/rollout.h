@@ -46,7 +46,8 @@ struct rollout {
 	uint64_t next_tick_ms; /* monotonic */
 	uint64_t spacing_ms; /* between snapshots */
 	int n_snaps, cap_snaps, head; /* ring: head is the newest */
-	struct snapshot snaps[ROLLOUT_MAX_SNAPS];
+	struct snapshot *snaps; /* cap_snaps of them: most rollouts need two */
+	uint64_t saved_ms; /* monotonic: the record's last write on a tick without news */
 	struct webhook_runner *hooks; /* NULL: webhooks are not called */
 	struct hook_slot hook[SPEC_MAX_WEBHOOKS];
 	uint64_t gate_epoch_ms; /* the last weight or phase change: gates must be newer */
@@ -104,6 +105,9 @@ void rollout_housekeep(struct rollout *r, uint64_t now_ms);
 int rollout_drill_start(struct rollout *r, char *msg, size_t msg_len);
 /** rollout_drill_end() - record what the drill measured and put the rollout back. */
 int rollout_drill_end(struct rollout *r, double measured_ms, char *msg, size_t msg_len);
+
+/** rollout_free() - release a rollout the agent no longer runs. */
+void rollout_free(struct rollout *r);
 
 /** rollout_stop() - the rollout left the spec: stop steering its VIP, forget its record. */
 void rollout_stop(struct rollout *r);
