@@ -37,7 +37,7 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps test test-unit test-bpf test-e2e demo bench bench-rollback clean help
+.PHONY: all deps test test-unit test-bpf test-e2e demo bench bench-lb bench-rollback clean help
 
 all: $(BUILD)/sluice $(TOOLS) ## build the agent/CLI and the test tools
 
@@ -48,7 +48,7 @@ help: ## this list
 DEB_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
 	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps \
 	nginx-light libmicrohttpd-dev prometheus libmnl-dev libcurl4-openssl-dev libclang-rt-dev \
-	python3-yaml
+	python3-yaml wrk haproxy nftables iptables
 deps: ## install missing build/test packages with apt-get
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -108,6 +108,9 @@ demo: all ## a namespace cluster with a live rollout (root)
 
 bench: all $(BUILD)/tests/bench_datapath ## datapath ns/packet figures (root)
 	$(Q)$(BUILD)/tests/bench_datapath
+
+bench-lb: all ## sluice vs direct, iptables, nftables, HAProxy with wrk; agent CPU/RSS (root)
+	$(Q)tools/bench-lb.sh
 
 bench-rollback: all ## time and failed requests from a failing canary to weight 0 (root)
 	$(Q)tools/bench-rollback.sh

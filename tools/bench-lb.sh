@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# `make bench-lb`: sluice against what a user without a mesh would pick
+# instead, all in one run on one namespace cluster with one backend (nginx,
+# one worker, listening on 8080 for "primary" and 8081 for "canary"), each
+# path splitting 90/10 between the two ports:
+#   direct      wrk straight to the pod (the ceiling)
+#   sluice TC   the VIP steered by sluice's TC programs (accounting on)
+#   iptables    DNAT with -m statistic (kube-proxy's iptables mode)
+#   nftables    DNAT with numgen random
+#   HAProxy     TCP mode, weighted servers, on the node
+# wrk from the client namespace, keep-alive and new-connection (Connection:
+# close) modes. ROUNDS rounds, paths interleaved; medians of the per-round
+# ratios to direct. Then the agent's own CPU and RSS with 100 rollouts at a
+# 1 s interval.
+set -eu
+cd "$(dirname "$0")/.."
+. tests/e2e/lib.sh
+[ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
+for t in wrk nginx haproxy nft iptables; do
+	command -v "$t" >/dev/null || { echo "bench-lb needs $t (make deps)" >&2; exit 1; }
+done
+ROUNDS=${ROUNDS:-3}
+DUR=${DUR:-5}
+CONNS=${CONNS:-32}
+CLUSTER_PODS="p1:1"
+trap cluster_down EXIT
+cluster_up
+
+# the backend: nginx, one worker, two ports
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server {
+        listen 8080;
+        listen 8081;
+        location / { return 200 "ok\n"; }
+    }
+}
+CONF
+(exec ip netns exec "$(ns p1)" nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
+	>"$WORK/nginx/out.log" 2>&1) &
+CLUSTER_PIDS+=($!)
+wait_http p1 http://198.18.1.2:8080/
+
+# sluice on 198.19.0.10
+mkdir -p "$WORK/spec"
+cat >"$WORK/spec/lb.yaml" <<YAML
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: lb, namespace: bench}
+spec:
+  service: {port: 80, targetPort: 8080}
+  analysis: {interval: 10s, stepWeight: 10}
+  steering:
+    vip: 198.19.0.10
+    weight: 10
+    primary: {version: v1, endpoints: ["198.18.1.2:8080"]}
+    canary: {version: v2, endpoints: ["198.18.1.2:8081"]}
+YAML
+start_agent "$WORK/spec" --listen none
+# iptables on .20, nftables on .30 (PREROUTING on the node, as kube-proxy does)
+in_ns node iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
+	-m statistic --mode random --probability 0.1 -j DNAT --to-destination 198.18.1.2:8081
+in_ns node iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
+	-j DNAT --to-destination 198.18.1.2:8080
+in_ns node nft add table ip lb
+in_ns node nft 'add chain ip lb pre { type nat hook prerouting priority -100; }'
+in_ns node nft 'add rule ip lb pre ip daddr 198.19.0.30 tcp dport 80 dnat to numgen random mod 100 map { 0-9 : 198.18.1.2 . 8081, 10-99 : 198.18.1.2 . 8080 }'
+# HAProxy on .40, an address of the node
+ip -n "$(ns node)" addr add 198.19.0.40/32 dev lo
+cat >"$WORK/haproxy.cfg" <<CFG
+global
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 198.19.0.40:80
+    default_backend be
+backend be
+    balance random
+    server primary 198.18.1.2:8080 weight 90
+    server canary 198.18.1.2:8081 weight 10
+CFG
+(exec ip netns exec "$(ns node)" haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1) &
+CLUSTER_PIDS+=($!)
+sleep 0.5
+
+PATHS="direct sluice-tc iptables nftables haproxy"
+url_of() {
+	case $1 in
+	direct) echo "http://198.18.1.2:8080/" ;;
+	sluice-tc) echo "http://198.19.0.10/" ;;
+	iptables) echo "http://198.19.0.20/" ;;
+	nftables) echo "http://198.19.0.30/" ;;
+	haproxy) echo "http://198.19.0.40/" ;;
+	esac
+}
+for p in $PATHS; do
+	code=$(in_ns client curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$(url_of "$p")" || true)
+	[ "$code" = 200 ] || { echo "path $p does not answer ($code)" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
+done
+
+# wrk's numbers: requests/s and the 99th percentile in ms
+measure() { # PATH MODE
+	local hdr=() out
+	[ "$2" = close ] && hdr=(-H "Connection: close")
+	out=$(in_ns client wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$(url_of "$1")" 2>&1)
+	rps=$(echo "$out" | awk '/^Requests\/sec/ { print $2 }')
+	p99=$(echo "$out" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub("us", "", v); v /= 1000 }
+		else if (v ~ /ms$/) { sub("ms", "", v) } else if (v ~ /s$/) { sub("s", "", v); v *= 1000 }
+		print v }')
+	echo "$rps $p99"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+declare -A RPS P99 RATIO
+for r in $(seq "$ROUNDS"); do
+	for mode in keepalive close; do
+		for p in $PATHS; do
+			read -r rps p99 < <(measure "$p" "$mode")
+			RPS[$p,$mode]="${RPS[$p,$mode]:-} $rps"
+			P99[$p,$mode]="${P99[$p,$mode]:-} $p99"
+			[ "$p" = direct ] && direct=$rps
+			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $(awk -v a="$rps" -v b="$direct" 'BEGIN { printf "%.3f", a / b }')"
+			printf 'round %d %-9s %-10s %10.0f req/s  p99 %7.2f ms\n' "$r" "$mode" "$p" "$rps" "$p99" >&2
+		done
+	done
+done
+
+echo
+echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds, medians"
+echo "backend: nginx, 1 worker; every path splits 90/10 between two ports of it"
+printf '%-10s %-10s %12s %10s %14s\n' mode path "req/s" "p99 ms" "ratio direct"
+for mode in keepalive close; do
+	for p in $PATHS; do
+		# shellcheck disable=SC2086
+		printf '%-10s %-10s %12.0f %10.2f %14.3f\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
+			"$(median ${P99[$p,$mode]})" "$(median ${RATIO[$p,$mode]})"
+	done
+	printf '%-10s %-10s %12s %10s %14s\n' "$mode" "sluice-xdp" "-" "-" "not built yet"
+done
+
+# The agent's own cost: 100 rollouts at a 1 s interval on an interface of their own.
+stop_agent
+ip -n "$(ns node)" link add bench0 type veth peer name bench1
+ip -n "$(ns node)" link set bench0 up
+mkdir -p "$WORK/many"
+for i in $(seq 100); do
+	cat >"$WORK/many/r$i.yaml" <<YAML
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: r$i, namespace: bench}
+spec:
+  service: {port: 80, targetPort: 8080}
+  analysis:
+    interval: 1s
+    stepWeight: 10
+    metrics: [{name: request-success-rate, thresholdRange: {min: 99}}, {name: request-duration, thresholdRange: {max: 500}}]
+  steering:
+    vip: 198.19.1.$i
+    primary: {version: v1, endpoints: ["198.18.1.2:8080"]}
+    canary: {version: v2, endpoints: ["198.18.1.2:8081"]}
+YAML
+done
+(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$WORK/many" --iface bench0 \
+	--bpffs "$PIN_ROOT-many" --state-dir "$WORK/state-many" --run-dir "$WORK/run-many" \
+	--listen none >"$WORK/agent-many.log" 2>&1) &
+MANY=$!
+CLUSTER_PIDS+=($MANY)
+sleep 5
+ticks() { awk '{ print $14 + $15 }' "/proc/$MANY/stat"; }
+t0=$(ticks); s0=$(date +%s%N)
+sleep 20
+t1=$(ticks); s1=$(date +%s%N)
+hz=$(getconf CLK_TCK)
+cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v ns=$((s1 - s0)) 'BEGIN { printf "%.2f", 100 * t / hz / (ns / 1e9) }')
+rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$MANY/status")
+echo
+echo "agent with 100 rollouts at a 1 s interval (20 s window): CPU ${cpu}% of one core, RSS ${rss} MiB"
+echo "(targets: under 1% of a core, under 20 MiB)"
+kill "$MANY"; wait "$MANY" 2>/dev/null || true
+rm -rf "$PIN_ROOT-many"
