@@ -137,12 +137,31 @@ static __always_inline void flow_ended(struct sl_ct_entry *fwd, struct sl_backen
 	fwd->pending = 0;
 }
 
+/*
+ * A flow that ended leaves its reverse entry for late ACKs and
+ * retransmissions; marked closed, it no longer claims a new connection
+ * that reuses the same addresses and ports, such as the client talking to
+ * the pod directly from a recycled port.
+ */
+static __always_inline void mark_reverse_closed(const struct pkt *p, const struct sl_ct_entry *fwd)
+{
+	struct sl_ct_entry *rev;
+	struct sl_ct_key key;
+
+	ct_key_reverse(&key, p, &fwd->nat_addr, fwd->nat_port);
+	rev = bpf_map_lookup_elem(&sl_ct, &key);
+	if (rev)
+		rev->flags |= SL_CT_F_CLOSED;
+}
+
 /* The client's side of an established TCP flow: teardown, SYN retries, requests. */
 static __always_inline void track_forward(struct __sk_buff *skb, const struct pkt *p,
 					  struct sl_ct_entry *e, struct sl_backend_stats *st)
 {
-	if (ct_mark_teardown(e, ct_teardown_flags(p, SL_CT_F_FIN_FWD)))
+	if (ct_mark_teardown(e, ct_teardown_flags(p, SL_CT_F_FIN_FWD))) {
 		flow_ended(e, st);
+		mark_reverse_closed(p, e);
+	}
 	if (!accounting)
 		return;
 	/* A SYN again before any answer: the backend is slow or gone. */
@@ -248,7 +267,7 @@ int sl_tc_forward(struct __sk_buff *skb)
  * lookup, paid only by SYN-ACKs, FINs, RSTs and response heads): the
  * handshake, refusals and resets, teardown, and responses.
  */
-static __always_inline void track_reverse(const struct pkt *p, const struct sl_ct_entry *rev,
+static __always_inline void track_reverse(const struct pkt *p, struct sl_ct_entry *rev,
 					  const __u8 *head, bool have_head,
 					  struct sl_backend_stats *st)
 {
@@ -279,8 +298,10 @@ static __always_inline void track_reverse(const struct pkt *p, const struct sl_c
 	if (have_head)
 		http_reverse(p, fwd, head, rev->backend_id, st);
 teardown:
-	if (ct_mark_teardown(fwd, ct_teardown_flags(p, SL_CT_F_FIN_REV)))
+	if (ct_mark_teardown(fwd, ct_teardown_flags(p, SL_CT_F_FIN_REV))) {
 		flow_ended(fwd, st);
+		rev->flags |= SL_CT_F_CLOSED;
+	}
 }
 
 SEC("tc")
@@ -309,6 +330,12 @@ int sl_tc_reverse(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&sl_ct, &key);
 	if (!e)
 		return TC_ACT_OK;
+	if ((e->flags & SL_CT_F_CLOSED) &&
+	    (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK)) {
+		/* a new connection on an ended flow's tuple is not ours */
+		bpf_map_delete_elem(&sl_ct, &key);
+		return TC_ACT_OK;
+	}
 
 	__builtin_memcpy(&vip, &e->nat_addr, sizeof(vip));
 	vip_port = e->nat_port;

@@ -36,16 +36,17 @@
 #define SL_CHECKSUM_PARTIAL 3
 
 /*
- * Weak, so that libbpf loads the object on a kernel without the kfunc (it
- * then leaves the call unresolved instead of failing).
+ * Weak, so that libbpf (1.1) loads the object on a kernel without the
+ * kfunc: it then leaves the call unresolved (id 0) instead of failing.
  */
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
 
 /*
- * Set by the loader: true where the running kernel's BTF has
- * bpf_cast_to_kern_ctx(). A constant after load, so the verifier prunes
- * the path not taken; where it is false, the loader also keeps the kfunc
- * call itself away from the kernel (see dp_load()).
+ * Set by the loader (dp_probe_kernel()): true where the running kernel's
+ * BTF has bpf_cast_to_kern_ctx(). A constant after load, so the verifier
+ * removes the path not taken. Where it is false, the unresolved call sits
+ * in that dead path: the verifier accepts a call to kfunc id 0 that is never
+ * reached and drops it with the rest (seen on 6.1 by vmtest).
  */
 const volatile bool have_kern_ctx = true;
 
@@ -66,7 +67,7 @@ static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
  * keyed on ip_summed (see the top of this file).
  */
 static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struct pkt *p, bool dst,
-				       const union sl_addr *to, __be16 to_port)
+					      const union sl_addr *to, __be16 to_port)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -143,8 +144,8 @@ static __always_inline __u64 nat_l4_flags(const struct pkt *p)
  * helpers read ip_summed in the kernel and update the L4 field and
  * skb->csum accordingly; the bytes go in with bpf_skb_store_bytes().
  */
-static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const struct pkt *p,
-					       bool dst, const union sl_addr *to, __be16 to_port)
+static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const struct pkt *p, bool dst,
+					       const union sl_addr *to, __be16 to_port)
 {
 	__u32 l4 = p->l4_off & SL_L4_OFF_MASK;
 	__u32 csum_off = l4 + (p->proto == IPPROTO_TCP ? 16 : 6);
@@ -152,6 +153,7 @@ static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const stru
 	const union sl_addr *from = dst ? &p->daddr : &p->saddr;
 	__be16 from_port = dst ? p->dport : p->sport;
 	__u64 l4f = nat_l4_flags(p);
+	__u32 ip_check_off = sizeof(struct ethhdr) + offsetof(struct iphdr, check);
 	__u32 addr_off;
 	int ret;
 
@@ -162,8 +164,7 @@ static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const stru
 					  l4f | BPF_F_PSEUDO_HDR | sizeof(__be32));
 		if (ret)
 			return ret;
-		ret = bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check),
-					  from->v4, to->v4, sizeof(__be32));
+		ret = bpf_l3_csum_replace(skb, ip_check_off, from->v4, to->v4, sizeof(__be32));
 		if (ret)
 			return ret;
 		ret = bpf_skb_store_bytes(skb, addr_off, &to->v4, sizeof(to->v4), 0);

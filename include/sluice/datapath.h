@@ -197,6 +197,7 @@ enum sl_ct_dir {
 #define SL_CT_F_RST (1U << 2) /* either side sent RST */
 #define SL_CT_F_SEEN_REPLY (1U << 3) /* the backend answered the SYN */
 #define SL_CT_F_SYN_RETX (1U << 4) /* the client had to send its SYN again */
+#define SL_CT_F_CLOSED (1U << 5) /* reverse entry: its flow ended; a SYN-ACK here is new */
 
 /* sl_ct_entry.http_flags: request accounting on the forward entry */
 #define SL_HTTP_F_PIPELINED (1U << 0) /* two requests were outstanding at once */

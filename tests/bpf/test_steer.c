@@ -411,6 +411,24 @@ static void test_teardown_and_udp_timeout(void)
 	steer_syn(CLIENT4, VIP4, 4000, 6000, to, sizeof(to));
 	tap_ok(!strcmp(to, P1_4), "after a RST, a new SYN on the same port is steered anew (%s)", to);
 
+	/*
+	 * The client now talks to the pod directly from the same port (the
+	 * flow to the VIP ended): the pod's SYN-ACK must not be turned into
+	 * the VIP's.
+	 */
+	steer_syn(CLIENT4, VIP4, 4200, 6000, to, sizeof(to));
+	d = (struct pkt_desc){ .src = CLIENT4, .dst = VIP4, .sport = 4200, .dport = 6000,
+			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_FIN | PKT_TCP_ACK };
+	run(fwd_fd, b, pkt_build(b, &d), o, &olen);
+	d = (struct pkt_desc){ .src = to, .dst = CLIENT4, .sport = 8080, .dport = 4200,
+			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_FIN | PKT_TCP_ACK };
+	run(rev_fd, b, pkt_build(b, &d), o, &olen);
+	d.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
+	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL),
+	       "a pod's SYN-ACK on an ended flow's tuple (a direct connection) is untouched");
+	d.tcp_flags = PKT_TCP_ACK;
+	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL), "...and so is the rest of that connection");
+
 	/* Reply to an old backend after the port moved: no stale reverse entry. */
 	d = (struct pkt_desc){ .src = C1_4, .dst = CLIENT4, .sport = 8080, .dport = 4000,
 			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK };
