@@ -27,6 +27,16 @@ CONNS=${CONNS:-32}
 CLUSTER_PODS="p1:1"
 trap cluster_down EXIT
 cluster_up
+# new-connection mode opens tens of thousands of connections a run: let the
+# client (and HAProxy's side, on the node) reuse ports in TIME_WAIT
+for n in client node; do
+	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+done
+# ...and keep the node's netfilter conntrack (which the iptables and nftables
+# paths need, and every path then passes through) from filling with TIME_WAIT
+# entries, or new SYNs are dropped after a few rounds
+in_ns node sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/null || true
+in_ns node sysctl -qw net.netfilter.nf_conntrack_max=1048576 2>/dev/null || true
 
 # the backend: nginx, one worker, two ports
 mkdir -p "$WORK/nginx"
@@ -120,12 +130,13 @@ done
 measure() { # PATH MODE
 	local hdr=() out
 	[ "$2" = close ] && hdr=(-H "Connection: close")
-	out=$(in_ns client wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$(url_of "$1")" 2>&1)
+	out=$(in_ns client wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$(url_of "$1")" 2>&1 || true)
 	rps=$(echo "$out" | awk '/^Requests\/sec/ { print $2 }')
+	[ -n "$rps" ] || { echo "wrk failed on $1 ($2): $out" >&2; rps=0; }
 	p99=$(echo "$out" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub("us", "", v); v /= 1000 }
 		else if (v ~ /ms$/) { sub("ms", "", v) } else if (v ~ /s$/) { sub("s", "", v); v *= 1000 }
 		print v }')
-	echo "$rps $p99"
+	echo "$rps ${p99:-0}"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
@@ -137,7 +148,7 @@ for r in $(seq "$ROUNDS"); do
 			RPS[$p,$mode]="${RPS[$p,$mode]:-} $rps"
 			P99[$p,$mode]="${P99[$p,$mode]:-} $p99"
 			[ "$p" = direct ] && direct=$rps
-			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $(awk -v a="$rps" -v b="$direct" 'BEGIN { printf "%.3f", a / b }')"
+			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $(awk -v a="$rps" -v b="$direct" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 			printf 'round %d %-9s %-10s %10.0f req/s  p99 %7.2f ms\n' "$r" "$mode" "$p" "$rps" "$p99" >&2
 		done
 	done
