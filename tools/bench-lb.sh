@@ -24,12 +24,15 @@ done
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-5}
 CONNS=${CONNS:-32}
-CLUSTER_PODS="p1:1"
+# one client namespace per path: a path's connection-tracking leftovers (the
+# node's netfilter, HAProxy's sockets, sluice's conntrack) must not meet
+# another path's new connections on a recycled port
+CLUSTER_PODS="p1:1 cld:21 cli:22 cln:23 clh:24"
 trap cluster_down EXIT
 cluster_up
 # new-connection mode opens tens of thousands of connections a run: let the
 # client (and HAProxy's side, on the node) reuse ports in TIME_WAIT
-for n in client node; do
+for n in client node cld cli cln clh; do
 	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 # ...and keep the node's netfilter conntrack (which the iptables and nftables
@@ -121,8 +124,15 @@ url_of() {
 	haproxy) echo "http://198.19.0.40/" ;;
 	esac
 }
+client_of() { # sluice's client is the one behind cli0, where its programs are attached
+	case $1 in
+	direct) echo cld ;; sluice-tc) echo client ;; iptables) echo cli ;; nftables) echo cln ;;
+	haproxy) echo clh ;;
+	esac
+}
 for p in $PATHS; do
-	code=$(in_ns client curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$(url_of "$p")" || true)
+	code=$(in_ns "$(client_of "$p")" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		"$(url_of "$p")" || true)
 	[ "$code" = 200 ] || { echo "path $p does not answer ($code)" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
 done
 
@@ -130,7 +140,7 @@ done
 measure() { # PATH MODE
 	local hdr=() out
 	[ "$2" = close ] && hdr=(-H "Connection: close")
-	out=$(in_ns client wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$(url_of "$1")" 2>&1 || true)
+	out=$(in_ns "$(client_of "$1")" wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$(url_of "$1")" 2>&1 || true)
 	rps=$(echo "$out" | awk '/^Requests\/sec/ { print $2 }')
 	[ -n "$rps" ] || { echo "wrk failed on $1 ($2): $out" >&2; rps=0; }
 	p99=$(echo "$out" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub("us", "", v); v /= 1000 }
