@@ -42,30 +42,7 @@ in_ns node sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/
 in_ns node sysctl -qw net.netfilter.nf_conntrack_max=1048576 2>/dev/null || true
 
 # the backend: nginx, one worker, two ports
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server {
-        listen 8080;
-        listen 8081;
-        location / { return 200 "ok\n"; }
-    }
-}
-CONF
-(exec ip netns exec "$(ns p1)" nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
-	>"$WORK/nginx/out.log" 2>&1) &
-CLUSTER_PIDS+=($!)
+start_nginx p1 p1 8080 8081
 wait_http p1 http://198.18.1.2:8080/
 
 # sluice on 198.19.0.10

@@ -87,6 +87,52 @@ start_backend() {
 	CLUSTER_PIDS+=($!)
 }
 
+# start_nginx POD NAME PORT...: Debian's nginx as a pod, one worker, answering 200
+# "NAME" with an X-Backend header on each PORT (v4 and v6)
+start_nginx() {
+	local pod=$1 name=$2 port listen="" dir
+	shift 2
+	dir=$WORK/nginx-$pod
+	mkdir -p "$dir"
+	for port in "$@"; do
+		listen="$listen        listen $port; listen [::]:$port;
+"
+	done
+	cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+$listen        location / { add_header X-Backend $name always; return 200 "$name\n"; }
+    }
+}
+CONF
+	(exec ip netns exec "$(ns "$pod")" nginx -c "$dir/nginx.conf" -g 'daemon off;' \
+		>"$dir/out.log" 2>&1) &
+	CLUSTER_PIDS+=($!)
+}
+
+# field NAME JQ: a field of rollout NAME's entry in `sluice status --json`
+field_of() { sl status "$1" --json 2>/dev/null | jq -r ".services[0].$2"; }
+# wait_field NAME JQ VALUE SECONDS: until that field has that value
+wait_field() {
+	local i
+	for i in $(seq $(($4 * 10))); do
+		[ "$(field_of "$1" "$2")" = "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # wait_http NS URL: until the URL answers, at most 5 s.
 wait_http() {
 	local i

@@ -19,32 +19,9 @@ start_backend p1 p1 --latency-ms 1:4
 # c1: 20% 500s, and a slow tail: 3% of requests take 60 ms
 start_backend c1 c1 --error-rate 0.2 --error-code 500 --latency-ms 2:10 --slow-rate 0.03 --slow-ms 60
 
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 have_nginx=0
-if [ -x "$NGINX" ]; then
-	mkdir -p "$WORK/nginx"
-	cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server {
-        listen 8080;
-        listen [::]:8080;
-        location / { add_header X-Backend nginx always; return 200 "nginx\n"; }
-    }
-}
-CONF
-	(exec ip netns exec "$(ns p2)" "$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
-		>"$WORK/nginx/out.log" 2>&1) &
-	CLUSTER_PIDS+=($!)
+if command -v nginx >/dev/null; then
+	start_nginx p2 nginx 8080
 	have_nginx=1
 fi
 

@@ -39,7 +39,7 @@ spec:
 YAML
 	mv "$WORK/spec/web.yaml.tmp" "$WORK/spec/web.yaml"
 }
-field() { sl status web --json 2>/dev/null | jq -r ".services[0].$1"; }
+field() { field_of web "$1"; }
 c1_requests() { in_ns c1 curl -s --max-time 2 http://127.0.0.1:8080/stats | jq .requests; }
 loadgen() { # OUT MODE SECONDS [CONNECTIONS]: runs in the background, pid in LG
 	(exec ip netns exec "$(ns client)" "$LOADGEN_BIN" --url "http://$VIP4/" --mode "$2" \

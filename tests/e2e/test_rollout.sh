@@ -46,16 +46,8 @@ YAML
 	mv "$SPEC.tmp" "$SPEC" # whole files only: the agent may be watching
 }
 control() { in_ns c1 curl -s --max-time 2 "http://127.0.0.1:8080/control?$1" >/dev/null; }
-field() { sl status web --json 2>/dev/null | jq -r ".services[0].$1"; }
-# wait_for JQ_FIELD VALUE SECONDS
-wait_for() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		[ "$(field "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+field() { field_of web "$1"; }
+wait_for() { wait_field web "$@"; } # JQ_FIELD VALUE SECONDS
 load() { # load SECONDS OUT: new connection per request, 200 req/s
 	in_ns client "$LOADGEN_BIN" --url "http://$VIP4/" --mode close --rate 200 --connections 4 \
 		--duration "$1" --json >"$2" 2>"$2.err" &

@@ -74,12 +74,8 @@ spec:
 YAML
 	mv "$WORK/spec/web.yaml.tmp" "$WORK/spec/web.yaml"
 }
-field() { sl status web --json 2>/dev/null | jq -r ".services[0].$1"; }
-wait_for() { # FIELD VALUE SECONDS
-	local i
-	for i in $(seq $(($3 * 10))); do [ "$(field "$1")" = "$2" ] && return 0; sleep 0.1; done
-	return 1
-}
+field() { field_of web "$1"; }
+wait_for() { wait_field web "$@"; } # FIELD VALUE SECONDS
 
 spec v2
 start_agent "$WORK/spec"
