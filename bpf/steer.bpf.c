@@ -155,7 +155,7 @@ static __always_inline void mark_reverse_closed(const struct pkt *p, const struc
 }
 
 /* The client's side of an established TCP flow: teardown, SYN retries, requests. */
-static __always_inline void track_forward(struct __sk_buff *skb, const struct pkt *p,
+static __always_inline void track_forward(void *ctx, bool xdp, const struct pkt *p,
 					  struct sl_ct_entry *e, struct sl_backend_stats *st)
 {
 	if (ct_mark_teardown(e, ct_teardown_flags(p, SL_CT_F_FIN_FWD))) {
@@ -172,11 +172,21 @@ static __always_inline void track_forward(struct __sk_buff *skb, const struct pk
 			st->conns_syn_retx++;
 	}
 	if (p->payload_len)
-		http_forward(skb, p, e, st);
+		http_forward(ctx, xdp, p, e, st);
 }
 
-SEC("tc")
-int sl_tc_forward(struct __sk_buff *skb)
+enum fwd_verdict {
+	FWD_PASS, /* on to the stack, rewritten or not */
+	FWD_DROP,
+};
+
+/*
+ * The forward half, once for both hooks: @xdp is a constant at each call
+ * site, so each program keeps only its own branches. TC packets may hold
+ * their headers in fragments (pulled) and a partial checksum (see nat.h);
+ * XDP frames are linear with full checksums.
+ */
+static __always_inline int forward(void *ctx, bool xdp)
 {
 	struct sl_ct_entry *e, fresh;
 	struct sl_backend_stats *st;
@@ -190,13 +200,22 @@ int sl_tc_forward(struct __sk_buff *skb)
 	__u64 now = 0;
 	int ret;
 
-	ret = parse_skb(skb, &p);
+	if (xdp) {
+		struct xdp_md *x = ctx;
+		void *data = (void *)(long)x->data, *data_end = (void *)(long)x->data_end;
+
+		ret = parse_pkt(data, data_end, (__u32)(data_end - data), &p);
+		if (ret == PARSE_SHORT)
+			ret = PARSE_MALFORMED;
+	} else {
+		ret = parse_skb(ctx, &p);
+	}
 	if (ret != PARSE_OK) {
 		count_parse_result(ret);
-		return TC_ACT_OK;
+		return FWD_PASS;
 	}
 	if (!filter_hit(SL_FILTER_VIP, &p.daddr, p.dport))
-		return TC_ACT_OK;
+		return FWD_PASS;
 
 	/*
 	 * Conntrack before the service: an established flow needs one lookup,
@@ -231,11 +250,11 @@ int sl_tc_forward(struct __sk_buff *skb)
 			st->bytes_fwd += p.len;
 		}
 		if (p.proto == IPPROTO_TCP)
-			track_forward(skb, &p, e, st);
+			track_forward(ctx, xdp, &p, e, st);
 	} else {
 		svc = lb_lookup_service(&p);
 		if (!svc)
-			return TC_ACT_OK; /* a filter false positive: not ours */
+			return FWD_PASS; /* a filter false positive: not ours */
 		/* a TCP segment of a flow conntrack no longer knows: LRU evicted it */
 		if (!e && p.proto == IPPROTO_TCP && !(p.tcp_flags & SL_TCP_SYN))
 			dp_count(SL_DP_CT_MIDFLOW);
@@ -243,7 +262,7 @@ int sl_tc_forward(struct __sk_buff *skb)
 			now = bpf_ktime_get_ns();
 		if (steer_new_flow(&p, svc, e, now, &fresh)) {
 			dp_count(SL_DP_NO_BACKEND);
-			return TC_ACT_SHOT;
+			return FWD_DROP;
 		}
 		__builtin_memcpy(&to, &fresh.nat_addr, sizeof(to));
 		to_port = fresh.nat_port;
@@ -255,11 +274,28 @@ int sl_tc_forward(struct __sk_buff *skb)
 		}
 	}
 
-	if (nat_dnat(skb, &p, &to, to_port)) {
+	if (xdp ? nat_dnat_xdp(ctx, &p, &to, to_port) : nat_dnat(ctx, &p, &to, to_port)) {
 		dp_count(SL_DP_REWRITE_ERR);
-		return TC_ACT_SHOT;
+		return FWD_DROP;
 	}
-	return TC_ACT_OK;
+	return FWD_PASS;
+}
+
+SEC("tc")
+int sl_tc_forward(struct __sk_buff *skb)
+{
+	return forward(skb, false) == FWD_PASS ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+/*
+ * The forward half at XDP, for north-south traffic on the node's NIC: the
+ * same lookups, conntrack and choice as at TC, before the kernel builds an
+ * skb. Replies still go through sl_tc_reverse at the NIC's egress.
+ */
+SEC("xdp")
+int sl_xdp_forward(struct xdp_md *ctx)
+{
+	return forward(ctx, true) == FWD_PASS ? XDP_PASS : XDP_DROP;
 }
 
 /*
@@ -348,7 +384,7 @@ int sl_tc_reverse(struct __sk_buff *skb)
 		bool synack = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
 
 		if (accounting && p.payload_len >= HTTP_HEAD_LEN &&
-		    !http_load(skb, &p, head, HTTP_HEAD_LEN))
+		    !http_load(skb, false, &p, head, HTTP_HEAD_LEN))
 			have_head = head[0] == 'H' && head[1] == 'T';
 		if (have_head || (p.tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) || (accounting && synack))
 			track_reverse(&p, e, head, have_head, st);

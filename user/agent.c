@@ -48,6 +48,7 @@ struct agent_opts {
 	const char *state_dir;
 	const char *run_dir;
 	const char *listen; /* NULL: no HTTP endpoint */
+	char *xdp_ifaces; /* NICs for the XDP forward half */
 	bool cleanup;
 	uint64_t failsafe_ms; /* 0: off */
 	bool detach_on_exit;
@@ -90,6 +91,8 @@ static void agent_usage(FILE *f)
 		"  -i, --iface IF[,IF]     client-facing interfaces to attach to: names or globs\n"
 		"                          (eth0,lxc*,veth*); interfaces that appear later are\n"
 		"                          attached as they come (netlink), gone ones forgotten\n"
+		"  -x, --xdp-iface IF[,IF] north-south NICs: the forward half as XDP (native mode\n"
+		"                          where the driver has it, else generic), reverse at TC\n"
 		"  -b, --bpffs DIR         pin root (default %s); the BPF\n"
 		"                          filesystem is mounted at /sys/fs/bpf when absent\n"
 		"      --state-dir DIR     rollout status and audit log (default %s)\n"
@@ -118,6 +121,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
+		{ "xdp-iface", required_argument, NULL, 'x' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "run-dir", required_argument, NULL, O_RUN },
@@ -141,7 +145,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	o->listen = HTTP_DEFAULT_LISTEN;
 	o->failsafe_ms = 30000;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:i:b:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:i:x:b:vh", longopts, NULL)) != -1) {
 		char *end;
 		unsigned long v;
 		uint64_t ms;
@@ -152,6 +156,9 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 			break;
 		case 'i':
 			o->ifaces = optarg;
+			break;
+		case 'x':
+			o->xdp_ifaces = optarg;
 			break;
 		case 'b':
 			o->pin_root = optarg;
@@ -235,14 +242,15 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		o->dp.pin_root = o->pin_root;
 		return 0;
 	}
-	if (!o->spec || !o->ifaces) {
-		fprintf(stderr, "sluice agent: --spec and --iface are required (sluice agent --help)\n");
+	if (!o->spec || (!o->ifaces && !o->xdp_ifaces)) {
+		fprintf(stderr, "sluice agent: --spec and --iface (or --xdp-iface) are required "
+				"(sluice agent --help)\n");
 		return -EINVAL;
 	}
 	{
 		char why[160];
 
-		if (!links_pattern_valid(o->ifaces, why, sizeof(why))) {
+		if (o->ifaces && !links_pattern_valid(o->ifaces, why, sizeof(why))) {
 			fprintf(stderr, "sluice agent: --iface: %s\n", why);
 			return -EINVAL;
 		}
@@ -523,15 +531,27 @@ static void on_link(void *ctx, const char *ifname, int ifindex, bool added)
 
 static int attach_all(struct agent *a)
 {
-	int err = links_open(&a->links, a->o.ifaces, on_link, a);
+	int err = 0;
 
+	if (a->o.ifaces) {
+		err = links_open(&a->links, a->o.ifaces, on_link, a);
+		if (err) {
+			log_warn("following interfaces %s: %s\n", a->o.ifaces, strerror(-err));
+			return err;
+		}
+		err = links_sync(a->links);
+	}
 	if (err) {
-		log_warn("following interfaces %s: %s\n", a->o.ifaces, strerror(-err));
+		log_warn("listing interfaces: %s\n", strerror(-err));
 		return err;
 	}
-	err = links_sync(a->links);
-	if (err)
-		log_warn("listing interfaces: %s\n", strerror(-err));
+	if (a->o.xdp_ifaces) {
+		char *save = NULL;
+
+		for (char *tok = strtok_r(a->o.xdp_ifaces, ",", &save); tok && !err;
+		     tok = strtok_r(NULL, ",", &save))
+			err = dp_attach_xdp(&a->dp, tok);
+	}
 	return err;
 }
 
@@ -576,7 +596,7 @@ static void run(struct agent *a, int sfd, int lfd)
 				       { .fd = lfd, .events = POLLIN },
 				       { .fd = a->http ? http_fd(a->http) : -1, .events = POLLIN },
 				       { .fd = webhook_runner_fd(a->hooks), .events = POLLIN },
-				       { .fd = links_fd(a->links), .events = POLLIN } };
+				       { .fd = a->links ? links_fd(a->links) : -1, .events = POLLIN } };
 		uint64_t now = mono_ms(), next = now + 1000;
 		int timeout, ht;
 
@@ -722,7 +742,8 @@ cleanup:
 		log_info("datapath left in place: attached, pinned under %s, at the current "
 			 "weights\n", a.dp.pin_root);
 	}
-	links_close(a.links);
+	if (a.links)
+		links_close(a.links);
 	http_stop(a.http);
 	dp_destroy(&a.dp);
 out:

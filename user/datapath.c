@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <linux/if_link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,9 +234,50 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach)
 	}
 }
 
+int dp_attach_xdp(struct datapath *dp, const char *ifname)
+{
+	int ifindex = if_nametoindex(ifname), fd, err, flags = XDP_FLAGS_DRV_MODE;
+	struct dp_hook *h;
+
+	if (!ifindex) {
+		err = -errno;
+		log_warn("interface %s: %s\n", ifname, strerror(-err));
+		return err;
+	}
+	if (dp->n_hooks >= DP_MAX_IFACES)
+		return -E2BIG;
+	fd = bpf_program__fd(dp->skel->progs.sl_xdp_forward);
+	/* native first: the point of XDP is to run before the skb exists */
+	err = bpf_xdp_attach(ifindex, fd, flags, NULL);
+	if (err) {
+		log_debug("%s: native XDP refused (%s); trying generic\n", ifname, strerror(-err));
+		flags = XDP_FLAGS_SKB_MODE;
+		err = bpf_xdp_attach(ifindex, fd, flags, NULL);
+	}
+	if (err) {
+		log_warn("attaching the forward half to %s as XDP: %s\n", ifname, strerror(-err));
+		return err;
+	}
+	err = tc_attach_one(ifindex, BPF_TC_EGRESS, bpf_program__fd(dp->skel->progs.sl_tc_reverse));
+	if (err) {
+		log_warn("attaching the reverse half to %s egress: %s\n", ifname, strerror(-err));
+		bpf_xdp_detach(ifindex, flags, NULL);
+		return err;
+	}
+	h = &dp->hooks[dp->n_hooks++];
+	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
+	h->ifindex = ifindex;
+	h->xdp_flags = flags;
+	log_info("attached to %s (ifindex %d): forward as XDP in %s mode, reverse at TC egress\n",
+		 ifname, ifindex, flags == XDP_FLAGS_DRV_MODE ? "native" : "generic");
+	return 0;
+}
+
 void dp_detach(struct datapath *dp)
 {
 	for (int i = 0; i < dp->n_hooks; i++) {
+		if (dp->hooks[i].xdp_flags)
+			bpf_xdp_detach(dp->hooks[i].ifindex, dp->hooks[i].xdp_flags, NULL);
 		tc_detach_one(dp->hooks[i].ifindex, BPF_TC_INGRESS);
 		tc_detach_one(dp->hooks[i].ifindex, BPF_TC_EGRESS);
 		log_info("detached from %s\n", dp->hooks[i].ifname);
@@ -407,8 +449,25 @@ int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins
 	for (it = all; it && it->if_index; it++) {
 		const enum bpf_tc_attach_point where[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 
+		__u32 xdp_id = 0;
+
 		if (ifaces && !iface_listed(ifaces, it->if_name))
 			continue;
+		/* our XDP program, if that is what sits on the interface */
+		if (!bpf_xdp_query_id(it->if_index, 0, &xdp_id) && xdp_id) {
+			struct bpf_prog_info info = { 0 };
+			__u32 len = sizeof(info);
+			int fd = bpf_prog_get_fd_by_id(xdp_id);
+
+			if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+			    !strcmp(info.name, "sl_xdp_forward")) {
+				bpf_xdp_detach(it->if_index, 0, NULL);
+				(*filters)++;
+				log_info("detached sl_xdp_forward from %s\n", it->if_name);
+			}
+			if (fd >= 0)
+				close(fd);
+		}
 		for (int w = 0; w < 2; w++) {
 			/* only our handle and priority, and only if a sluice program sits there */
 			if (!tc_slot_is_ours(it->if_index, where[w]))

@@ -41,6 +41,7 @@ struct dp_maps {
 struct dp_hook {
 	char ifname[IF_NAMESIZE];
 	int ifindex;
+	int xdp_flags; /* XDP forward half attached in this mode (0: TC forward half) */
 };
 
 struct dp_opts {
@@ -76,6 +77,12 @@ int dp_attach(struct datapath *dp, const char *ifname);
 int dp_attach_ifindex(struct datapath *dp, const char *ifname, int ifindex);
 /** dp_forget() - drop @ifindex's hook; @detach: remove its filters too (it still exists). */
 void dp_forget(struct datapath *dp, int ifindex, bool detach);
+/**
+ * dp_attach_xdp() - the forward half as XDP on @ifname (north-south: the
+ * node's NIC), native mode where the driver has it, generic otherwise; the
+ * reverse half at its TC egress as usual. Logs which mode it got.
+ */
+int dp_attach_xdp(struct datapath *dp, const char *ifname);
 /** dp_detach() - remove sluice's TC filters from every interface it attached to. */
 void dp_detach(struct datapath *dp);
 /** dp_unpin() - remove the pinned maps and the pin root directory. */

@@ -29,11 +29,13 @@
  * Direct access when they are in the linear part, which they nearly always
  * are; bpf_skb_load_bytes() otherwise (a GSO packet's payload in frags).
  */
-static __always_inline int http_load(struct __sk_buff *skb, const struct pkt *p, void *buf,
+static __always_inline int http_load(void *ctx, bool xdp, const struct pkt *p, void *buf,
 				     __u32 len)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
+	void *data = xdp ? (void *)(long)((struct xdp_md *)ctx)->data
+			 : (void *)(long)((struct __sk_buff *)ctx)->data;
+	void *data_end = xdp ? (void *)(long)((struct xdp_md *)ctx)->data_end
+			     : (void *)(long)((struct __sk_buff *)ctx)->data_end;
 	__u32 off = p->payload_off & 0x1ff;
 
 	if (p->payload_len < len)
@@ -42,7 +44,8 @@ static __always_inline int http_load(struct __sk_buff *skb, const struct pkt *p,
 		__builtin_memcpy(buf, data + off, HTTP_HEAD_LEN);
 		return 0;
 	}
-	return bpf_skb_load_bytes(skb, off, buf, len);
+	/* an XDP frame is linear: what is not in it is not there */
+	return xdp ? -1 : bpf_skb_load_bytes(ctx, off, buf, len);
 }
 
 /* Does a payload starting with @w (host order) start an HTTP/1.x request? */
@@ -97,12 +100,12 @@ static __always_inline void http_count_latency(__u32 backend_id, __u64 ns)
  * http_forward() - account a client -> backend segment with payload.
  * @e: the flow's forward entry.
  */
-static __always_inline void http_forward(struct __sk_buff *skb, const struct pkt *p,
+static __always_inline void http_forward(void *ctx, bool xdp, const struct pkt *p,
 					 struct sl_ct_entry *e, struct sl_backend_stats *st)
 {
 	__u8 head[HTTP_HEAD_LEN];
 
-	if (http_load(skb, p, head, 4))
+	if (http_load(ctx, xdp, p, head, 4))
 		return;
 	if (!http_is_request(HTTP_W(head[0], head[1], head[2], head[3])))
 		return; /* a body, or not HTTP at all */

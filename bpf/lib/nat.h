@@ -66,13 +66,16 @@ static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
  * The fast path: one's-complement arithmetic on the packet's own bytes,
  * keyed on ip_summed (see the top of this file).
  */
-static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struct pkt *p, bool dst,
-					      const union sl_addr *to, __be16 to_port)
+/**
+ * nat_rewrite_bytes() - the rewrite on the bytes in [@data, @data_end), for
+ * a packet whose L4 checksum state is @summed (XDP frames: always full).
+ * @d_addr_out: the address change, for a CHECKSUM_COMPLETE skb's csum.
+ */
+static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const struct pkt *p,
+					     bool dst, const union sl_addr *to, __be16 to_port,
+					     int summed, __u32 *d_addr_out)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	__u32 l4 = p->l4_off & SL_L4_OFF_MASK;
-	int summed = nat_ip_summed(skb);
 	__u16 *check, *port;
 	__u32 d_addr, d_port;
 
@@ -123,6 +126,19 @@ static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struc
 
 		*check = (p->proto == IPPROTO_UDP && c == 0) ? 0xffff : c;
 	}
+	*d_addr_out = d_addr;
+	return 0;
+}
+
+static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struct pkt *p, bool dst,
+					      const union sl_addr *to, __be16 to_port)
+{
+	int summed = nat_ip_summed(skb);
+	__u32 d_addr = 0;
+
+	if (nat_rewrite_bytes((void *)(long)skb->data, (void *)(long)skb->data_end, p, dst, to,
+			      to_port, summed, &d_addr))
+		return -1;
 	/*
 	 * skb->csum covers the packet from the network header: the IP header
 	 * stays balanced, the L4 bytes moved by -d_addr net (the checksum
@@ -209,6 +225,16 @@ static __always_inline int nat_dnat(struct __sk_buff *skb, const struct pkt *p,
 				    const union sl_addr *to, __be16 to_port)
 {
 	return nat_rewrite(skb, p, true, to, to_port);
+}
+
+/* XDP: frames from the wire carry full checksums, and there is no skb to keep in step. */
+static __always_inline int nat_dnat_xdp(struct xdp_md *ctx, const struct pkt *p,
+					const union sl_addr *to, __be16 to_port)
+{
+	__u32 d_addr;
+
+	return nat_rewrite_bytes((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, true, to,
+				 to_port, SL_CHECKSUM_NONE, &d_addr);
 }
 
 static __always_inline int nat_snat(struct __sk_buff *skb, const struct pkt *p,

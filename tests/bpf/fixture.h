@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/pkt_cls.h>
+#include <linux/bpf.h>
 
 #include "datapath.h"
 #include "log.h"
@@ -26,7 +27,7 @@
 #include "tap.h"
 
 static struct datapath dp;
-static int fwd_fd, rev_fd;
+static int fwd_fd, rev_fd, xdp_fd;
 
 #define VIP4 "198.19.0.10"
 #define VIP6 "fd00:5c:ff::10"
@@ -217,6 +218,7 @@ static inline bool fixture_setup(const char *suite)
 		return false;
 	fwd_fd = bpf_program__fd(dp.skel->progs.sl_tc_forward);
 	rev_fd = bpf_program__fd(dp.skel->progs.sl_tc_reverse);
+	xdp_fd = bpf_program__fd(dp.skel->progs.sl_xdp_forward);
 	return true;
 }
 

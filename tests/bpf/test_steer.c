@@ -624,6 +624,42 @@ static void test_icmp_errors(void)
 	}
 }
 
+/* The same forward half as XDP: same choice, same rewrite, XDP's verdicts. */
+static void test_xdp(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *fam = v6 ? "v6" : "v4";
+		const char *vip = v6 ? "fd00:5c:ff::12" : "198.19.0.12";
+		const char *client = v6 ? CLIENT6 : CLIENT4, *pod = v6 ? P1_6 : P1_4;
+		struct spec_canary c;
+		struct pkt_desc in, want;
+
+		make_canary(&c, v6 ? "xdp6" : "xdp4", vip, 80, IPPROTO_TCP, pod, v6 ? C1_6 : C1_4);
+		steering_apply(&dp.maps, &c, 0, NULL);
+		in = (struct pkt_desc){ .src = client, .dst = vip, .sport = 6100, .dport = 80,
+					.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN };
+		want = in;
+		want.dst = pod, want.dport = 8080;
+		tap_ok(expect(xdp_fd, &in, XDP_PASS, &want),
+		       "%s XDP: a SYN to the VIP is DNATed to the primary, checksums right", fam);
+		in.tcp_flags = PKT_TCP_ACK, in.payload = 300;
+		want = in;
+		want.dst = pod, want.dport = 8080;
+		tap_ok(expect(xdp_fd, &in, XDP_PASS, &want), "%s XDP: the established flow follows",
+		       fam);
+		in = (struct pkt_desc){ .src = pod, .dst = client, .sport = 8080, .dport = 6100,
+					.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 9 };
+		want = in;
+		want.src = vip, want.sport = 80;
+		tap_ok(expect(rev_fd, &in, TC_ACT_OK, &want),
+		       "%s XDP: the reply, at TC egress, gets the VIP back (one conntrack)", fam);
+		in = (struct pkt_desc){ .src = client, .dst = v6 ? "fd00:5c:9::9" : "198.18.9.9",
+					.sport = 1, .dport = 80, .proto = IPPROTO_UDP, .payload = 20 };
+		tap_ok(expect(xdp_fd, &in, XDP_PASS, NULL), "%s XDP: other traffic passes untouched",
+		       fam);
+	}
+}
+
 int main(void)
 {
 	if (!fixture_setup("BPF steering fixtures"))
@@ -643,6 +679,7 @@ int main(void)
 	test_backend_added();
 	test_no_backend();
 	test_icmp_errors();
+	test_xdp();
 	fixture_teardown();
 	return tap_done();
 }
