@@ -63,7 +63,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		va_copy(copy, ap);
 		msg = va_arg(copy, const char *);
 		/* ...and probing an interface without clsact (--cleanup) makes it say that */
-		if (msg && (strstr(msg, "Exclusivity flag on") || strstr(msg, "Parent Qdisc")))
+		if (msg && (strstr(msg, "Exclusivity flag on") || strstr(msg, "Parent Qdisc") ||
+			    strstr(msg, "Cannot find specified filter chain")))
 			ours = LOG_LEVEL_DEBUG;
 		va_end(copy);
 	}

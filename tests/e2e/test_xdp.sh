@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The XDP forward half with the client outside the node: the agent puts
+# sl_xdp_forward on the node's client-facing link (as on a NIC; native mode
+# on veth) and only the reverse half at TC, so every steered request proves
+# the XDP program did the DNAT. Prints TAP.
+set -u
+. "$(dirname "$0")/lib.sh"
+need_root_tools "XDP forward half"
+command -v jq >/dev/null || { skip "XDP forward half" "jq is not installed (make deps)"; tap_done; exit 0; }
+trap cluster_down EXIT
+cluster_up
+start_backend p1 p1
+start_backend p2 p2
+start_backend c1 c1
+wait_http c1 http://198.18.3.2:8080/
+cat >"$WORK/spec.yaml" <<YAML
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web, namespace: e2e}
+spec:
+  service: {port: 80, targetPort: 8080}
+  analysis: {interval: 10s, stepWeight: 10}
+  steering:
+    vip: $VIP4
+    weight: 30
+    primary: {version: v1, endpoints: [198.18.1.2, 198.18.2.2]}
+    canary: {version: v2, endpoints: [198.18.3.2]}
+YAML
+(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$WORK/spec.yaml" \
+	--xdp-iface cli0 --bpffs "$PIN_ROOT" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" \
+	--listen none >"$WORK/agent.log" 2>&1) &
+AGENT_PID=$!
+CLUSTER_PIDS+=($AGENT_PID)
+for i in $(seq 50); do grep -q "agent running" "$WORK/agent.log" && break; sleep 0.1; done
+mode=$(grep -o "forward as XDP in [a-z]* mode" "$WORK/agent.log")
+[ -n "$mode" ]
+ok $? "agent attached the forward half to cli0 ($mode)"
+net=$(in_node bpftool net show dev cli0 2>/dev/null)
+xdp_id=$(echo "$net" | sed -n 's/^cli0.* \(driver\|generic\) id \([0-9]*\).*/\2/p')
+name=$(bpftool prog show id "${xdp_id:-0}" 2>/dev/null | grep -o "name [a-z_]*")
+[ "$name" = "name sl_xdp_forward" ] && echo "$net" | grep -q "clsact/egress sl_tc_reverse" &&
+	! echo "$net" | grep -q "sl_tc_forward"
+ok $? "bpftool: $name at XDP on cli0, sl_tc_reverse at TC egress, no TC forward half"
+
+in_ns client "$LOADGEN_BIN" --url "http://$VIP4/" --mode close --rate 400 --requests 1000 \
+	--duration 30 --json >"$WORK/xdp.json" 2>/dev/null
+n=$(jq '.by_status["200"] // 0' "$WORK/xdp.json")
+c=$(jq '.by_backend.c1.requests // 0' "$WORK/xdp.json")
+[ "$n" -eq 1000 ]
+ok $? "1000 of 1000 new-connection requests through the VIP answered ($n)"
+[ "$c" -ge 230 ] && [ "$c" -le 370 ]
+ok $? "the split follows the weight: $c of 1000 to the canary at 30%"
+k=$(sl status --json | jq '[.services[0] | (.primary.backends + .canary.backends)[] | .requests] | add')
+[ "$k" -eq 1000 ]
+ok $? "the requests are counted by the XDP forward half and TC reverse half together ($k)"
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+out=$(in_node "$SLUICE" agent --cleanup --bpffs "$PIN_ROOT" 2>&1)
+! in_node bpftool net show dev cli0 2>/dev/null | grep -q "sl_"
+ok $? "--cleanup removes the XDP program too ($out)"
+tap_done
