@@ -7,6 +7,7 @@
 # path splitting 90/10 between the two ports:
 #   direct      wrk straight to the pod (the ceiling)
 #   sluice TC   the VIP steered by sluice's TC programs (accounting on)
+#   sluice XDP  the same VIP, forward half at XDP (native) on another client link
 #   iptables    DNAT with -m statistic (kube-proxy's iptables mode)
 #   nftables    DNAT with numgen random
 #   HAProxy     TCP mode, weighted servers, on the node
@@ -27,12 +28,12 @@ CONNS=${CONNS:-32}
 # one client namespace per path: a path's connection-tracking leftovers (the
 # node's netfilter, HAProxy's sockets, sluice's conntrack) must not meet
 # another path's new connections on a recycled port
-CLUSTER_PODS="p1:1 cld:21 cli:22 cln:23 clh:24"
+CLUSTER_PODS="p1:1 cld:21 cli:22 cln:23 clh:24 clx:25"
 trap cluster_down EXIT
 cluster_up
 # new-connection mode opens tens of thousands of connections a run: let the
 # client (and HAProxy's side, on the node) reuse ports in TIME_WAIT
-for n in client node cld cli cln clh; do
+for n in client node cld cli cln clh clx; do
 	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 # ...and keep the node's netfilter conntrack (which the iptables and nftables
@@ -60,7 +61,8 @@ spec:
     primary: {version: v1, endpoints: ["198.18.1.2:8080"]}
     canary: {version: v2, endpoints: ["198.18.1.2:8081"]}
 YAML
-start_agent "$WORK/spec" --listen none
+# TC on cli0 (the sluice-tc client), XDP on clx (the sluice-xdp client): one agent, one VIP
+start_agent "$WORK/spec" --listen none --xdp-iface clx
 # iptables on .20, nftables on .30 (PREROUTING on the node, as kube-proxy does)
 in_ns node iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
 	-m statistic --mode random --probability 0.1 -j DNAT --to-destination 198.18.1.2:8081
@@ -91,11 +93,11 @@ CFG
 CLUSTER_PIDS+=($!)
 sleep 0.5
 
-PATHS="direct sluice-tc iptables nftables haproxy"
+PATHS="direct sluice-tc sluice-xdp iptables nftables haproxy"
 url_of() {
 	case $1 in
 	direct) echo "http://198.18.1.2:8080/" ;;
-	sluice-tc) echo "http://198.19.0.10/" ;;
+	sluice-tc | sluice-xdp) echo "http://198.19.0.10/" ;;
 	iptables) echo "http://198.19.0.20/" ;;
 	nftables) echo "http://198.19.0.30/" ;;
 	haproxy) echo "http://198.19.0.40/" ;;
@@ -103,7 +105,8 @@ url_of() {
 }
 client_of() { # sluice's client is the one behind cli0, where its programs are attached
 	case $1 in
-	direct) echo cld ;; sluice-tc) echo client ;; iptables) echo cli ;; nftables) echo cln ;;
+	direct) echo cld ;; sluice-tc) echo client ;; sluice-xdp) echo clx ;; iptables) echo cli ;;
+	nftables) echo cln ;;
 	haproxy) echo clh ;;
 	esac
 }
@@ -151,7 +154,6 @@ for mode in keepalive close; do
 		printf '%-10s %-10s %12.0f %10.2f %14.3f\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
 			"$(median ${P99[$p,$mode]})" "$(median ${RATIO[$p,$mode]})"
 	done
-	printf '%-10s %-10s %12s %10s %14s\n' "$mode" "sluice-xdp" "-" "-" "not built yet"
 done
 
 # The agent's own cost: 100 rollouts at a 1 s interval on an interface of their own.
