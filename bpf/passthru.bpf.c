@@ -30,6 +30,14 @@ int sl_tc_passthru(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* The XDP baseline: the XDP rows are measured against it. */
+SEC("xdp")
+int sl_xdp_passthru(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_PASS;
+}
+
 SEC("tc")
 int sl_tc_ct_lookup(struct __sk_buff *skb)
 {

@@ -50,6 +50,9 @@ enum path {
 	P_REV_NOACCT,
 	P_CT_LOOKUP,
 	P_CT_UPDATE,
+	P_XDP_PASS,
+	P_XDP_EST,
+	P_XDP_NEW,
 	P_N
 };
 static const char *const path_names[P_N] = {
@@ -62,6 +65,9 @@ static const char *const path_names[P_N] = {
 	[P_REV_NOACCT] = "reverse, no accounting",
 	[P_CT_LOOKUP] = "ref: 1 conntrack lookup",
 	[P_CT_UPDATE] = "ref: 1 conntrack update",
+	[P_XDP_PASS] = "XDP pass-through",
+	[P_XDP_EST] = "XDP established forward",
+	[P_XDP_NEW] = "XDP new-flow forward",
 };
 static const char *const targets[P_N] = {
 	[P_ESTABLISHED] = "<= 40 ns over",
@@ -181,7 +187,7 @@ static int ct_count(int fd)
 
 struct instance {
 	struct datapath dp;
-	int fwd_fd, rev_fd;
+	int fwd_fd, rev_fd, xdp_fd;
 	uint8_t est[PKT_MAX], newf[PKT_MAX], rev[PKT_MAX];
 	size_t est_len, newf_len, rev_len;
 };
@@ -206,6 +212,7 @@ static int instance_setup(struct instance *x, const char *tag, bool accounting)
 		return -1;
 	x->fwd_fd = bpf_program__fd(x->dp.skel->progs.sl_tc_forward);
 	x->rev_fd = bpf_program__fd(x->dp.skel->progs.sl_tc_reverse);
+	x->xdp_fd = bpf_program__fd(x->dp.skel->progs.sl_xdp_forward);
 	vip_to_vip(&c, "a", VIP_A, 80, VIP_B, 8080);
 	steering_apply(&x->dp.maps, &c, 0, NULL);
 	vip_to_vip(&c, "b", VIP_B, 8080, VIP_A, 80);
@@ -285,6 +292,12 @@ int main(void)
 	input_of(&in[P_CT_LOOKUP], bpf_program__fd(pass->progs.sl_tc_ct_lookup), in[P_PASS].pkt,
 		 in[P_PASS].len);
 
+	/* XDP: the same packets through the XDP forward half, against an XDP baseline */
+	input_of(&in[P_XDP_PASS], bpf_program__fd(pass->progs.sl_xdp_passthru), in[P_PASS].pkt,
+		 in[P_PASS].len);
+	input_of(&in[P_XDP_EST], on.xdp_fd, on.est, on.est_len);
+	input_of(&in[P_XDP_NEW], on.xdp_fd, on.newf, on.newf_len);
+
 	entries = ct_count(on.dp.maps.ct);
 	memlock = fdinfo_memlock(on.dp.maps.ct);
 
@@ -292,7 +305,7 @@ int main(void)
 		for (int p = 0; p < P_N; p++)
 			ns[p][r] = run_ns(&in[p]);
 		for (int p = 0; p < P_N; p++)
-			over[p][r] = ns[p][r] - ns[P_PASS][r];
+			over[p][r] = ns[p][r] - ns[p >= P_XDP_PASS ? P_XDP_PASS : P_PASS][r];
 		acct_fwd[r] = ns[P_ESTABLISHED][r] - ns[P_EST_NOACCT][r];
 		acct_rev[r] = ns[P_REVERSE][r] - ns[P_REV_NOACCT][r];
 	}
@@ -305,7 +318,7 @@ int main(void)
 	for (int p = 0; p < P_N; p++) {
 		double m = median(ns[p], ROUNDS), o = median(over[p], ROUNDS);
 
-		if (p == P_PASS)
+		if (p == P_PASS || p == P_XDP_PASS)
 			printf("%-28s %10.1f %18s\n", path_names[p], m, "-");
 		else
 			printf("%-28s %10.1f %+18.1f   %s\n", path_names[p], m, o,
