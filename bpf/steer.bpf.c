@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sluice's TC datapath: the forward half (ingress of the client-facing
- * interfaces) turns connections to a Service VIP into connections to a
- * primary or canary pod, and the reverse half (egress of the same
- * interfaces) gives replies the VIP back. Both count per backend.
+ * sluice's datapath: the forward half (TC ingress of the client-facing
+ * interfaces, or XDP on a NIC) turns connections to a Service VIP into
+ * connections to a primary or canary pod, and the reverse half (TC egress)
+ * gives replies, and ICMP errors about them, the VIP back. Both count per
+ * backend, and account HTTP/1.x requests and TCP failures.
  *
  * What it may touch: only packets to a (VIP, port, protocol) in sl_services,
  * and only replies whose exact 5-tuple has a reverse conntrack entry. Every
