@@ -96,3 +96,7 @@ echo "== sluice history api-service"
 sl history api-service
 echo "== sluice status api-service"
 sl status api-service
+echo
+SVG=${DEMO_SVG:-/tmp/sluice-demo-rollback.svg}
+sl history api-service --attempt 2 --svg "$SVG"
+echo "== the rolled-back attempt as a picture: $SVG (open it in a browser)"
