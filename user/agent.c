@@ -106,8 +106,9 @@ static void agent_usage(FILE *f)
 		"                          (default 30s; 0: never)\n"
 		"      --no-accounting     leave request accounting out of the datapath\n"
 		"      --detach-on-exit    on SIGINT/SIGTERM detach and unpin everything\n"
-		"      --cleanup           do not run: remove sluice's TC filters (from --iface, or\n"
-		"                          every interface) and its pins under --bpffs, and exit\n"
+		"      --cleanup           do not run: remove sluice's TC filters and XDP programs\n"
+		"                          (from --iface, or every interface) and its pins under\n"
+		"                          --bpffs, and exit\n"
 		"  -v, --verbose           debug messages, libbpf's included\n"
 		"  -h, --help              this text\n",
 		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR, API_DEFAULT_RUN_DIR, HTTP_DEFAULT_LISTEN,
