@@ -110,6 +110,8 @@ if command -v rsvg-convert >/dev/null; then
 	rsvg-convert "$WORK/rollback.svg" -o "$WORK/rollback.png" 2>/dev/null && [ -s "$WORK/rollback.png" ]
 	ok $? "the SVG renders (rsvg-convert)"
 	cp "$WORK/rollback.png" /tmp/sluice-rollback-timeline.png 2>/dev/null
+else
+	skip "the SVG renders" "rsvg-convert is not installed (Debian package librsvg2-bin)"
 fi
 
 # 3. A slow canary (p99 over 300 ms) is rolled back too.
