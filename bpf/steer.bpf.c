@@ -7,8 +7,9 @@
  * backend, and account HTTP/1.x requests and TCP failures.
  *
  * What it may touch: only packets to a (VIP, port, protocol) in sl_services,
- * and only replies whose exact 5-tuple has a reverse conntrack entry. Every
- * other packet leaves unchanged, and nothing that is not ours is dropped.
+ * and only replies from a backend to a client whose flow conntrack holds and
+ * names that backend. Every other packet leaves unchanged, and nothing that
+ * is not ours is dropped.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -65,13 +66,11 @@ static __always_inline struct sl_backend_stats *backend_stats(__u32 backend_id)
 	return bpf_map_lookup_elem(&sl_stats, &backend_id);
 }
 
-/* A new flow: choose, remember both directions, count the connection. */
+/* A new flow: choose, remember it, count the connection. */
 static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_service *svc,
-					  const struct sl_ct_entry *old, __u64 now,
-					  struct sl_ct_entry *fwd)
+					  __u64 now, struct sl_ct_entry *fwd)
 {
 	struct sl_ct_key key;
-	struct sl_ct_entry rev;
 	struct sl_backend *b;
 	struct sl_backend_stats *st;
 	__u32 client_hash = 0, rnd = 0, backend_id;
@@ -88,14 +87,6 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	if (!b || b->family != p->family)
 		return -1;
 
-	/* The port was reused: the old backend's reply entry must not linger. */
-	if (old && (old->nat_port != b->port || old->nat_addr.v6[0] != b->addr.v6[0] ||
-		    old->nat_addr.v6[1] != b->addr.v6[1] || old->nat_addr.v6[2] != b->addr.v6[2] ||
-		    old->nat_addr.v6[3] != b->addr.v6[3])) {
-		ct_key_reverse(&key, p, &old->nat_addr, old->nat_port);
-		bpf_map_delete_elem(&sl_ct, &key);
-	}
-
 	__builtin_memset(fwd, 0, sizeof(*fwd));
 	fwd->created_ns = now;
 	fwd->last_seen_ns = now;
@@ -105,18 +96,7 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	fwd->version = version;
 	fwd->backend_id = backend_id;
 
-	rev = *fwd;
-	__builtin_memcpy(&rev.nat_addr, &p->daddr, sizeof(rev.nat_addr));
-	rev.nat_port = p->dport;
-	rev.flags = 0;
-
-	/*
-	 * Reverse entry first: once the forward entry exists, replies can come
-	 * back, and they must find their way to the VIP.
-	 */
-	ct_key_reverse(&key, p, &b->addr, b->port);
-	if (bpf_map_update_elem(&sl_ct, &key, &rev, BPF_ANY))
-		dp_count(SL_DP_CT_FULL);
+	/* sl_revnat already lists this backend's VIPs: the agent writes it first. */
 	ct_key_forward(&key, p);
 	if (bpf_map_update_elem(&sl_ct, &key, fwd, BPF_ANY))
 		dp_count(SL_DP_CT_FULL);
@@ -138,31 +118,16 @@ static __always_inline void flow_ended(struct sl_ct_entry *fwd, struct sl_backen
 	fwd->pending = 0;
 }
 
-/*
- * A flow that ended leaves its reverse entry for late ACKs and
- * retransmissions; marked closed, it no longer claims a new connection
- * that reuses the same addresses and ports, such as the client talking to
- * the pod directly from a recycled port.
- */
-static __always_inline void mark_reverse_closed(const struct pkt *p, const struct sl_ct_entry *fwd)
-{
-	struct sl_ct_entry *rev;
-	struct sl_ct_key key;
-
-	ct_key_reverse(&key, p, &fwd->nat_addr, fwd->nat_port);
-	rev = bpf_map_lookup_elem(&sl_ct, &key);
-	if (rev)
-		rev->flags |= SL_CT_F_CLOSED;
-}
-
 /* The client's side of an established TCP flow: teardown, SYN retries, requests. */
 static __always_inline void track_forward(void *ctx, bool xdp, const struct pkt *p,
 					  struct sl_ct_entry *e, struct sl_backend_stats *st)
 {
-	if (ct_mark_teardown(e, ct_teardown_flags(p, SL_CT_F_FIN_FWD))) {
+	/*
+	 * A flow that ended keeps its entry for late ACKs and retransmissions
+	 * in both directions, until a new SYN renews it or LRU takes it.
+	 */
+	if (ct_mark_teardown(e, ct_teardown_flags(p, SL_CT_F_FIN_FWD)))
 		flow_ended(e, st);
-		mark_reverse_closed(p, e);
-	}
 	if (!accounting)
 		return;
 	/* A SYN again before any answer: the backend is slow or gone. */
@@ -261,7 +226,7 @@ static __always_inline int forward(void *ctx, bool xdp)
 			dp_count(SL_DP_CT_MIDFLOW);
 		if (!now)
 			now = bpf_ktime_get_ns();
-		if (steer_new_flow(&p, svc, e, now, &fresh)) {
+		if (steer_new_flow(&p, svc, now, &fresh)) {
 			dp_count(SL_DP_NO_BACKEND);
 			return FWD_DROP;
 		}
@@ -300,21 +265,13 @@ int sl_xdp_forward(struct xdp_md *ctx)
 }
 
 /*
- * The backend's side of a TCP flow, recorded on the forward entry (one more
- * lookup, paid only by SYN-ACKs, FINs, RSTs and response heads): the
- * handshake, refusals and resets, teardown, and responses.
+ * The backend's side of a TCP flow: the handshake, refusals and resets,
+ * teardown, and responses.
  */
-static __always_inline void track_reverse(const struct pkt *p, struct sl_ct_entry *rev,
+static __always_inline void track_reverse(const struct pkt *p, struct sl_ct_entry *fwd,
 					  const __u8 *head, bool have_head,
 					  struct sl_backend_stats *st)
 {
-	struct sl_ct_entry *fwd;
-	struct sl_ct_key key;
-
-	ct_key_forward_of_reply(&key, p, rev);
-	fwd = bpf_map_lookup_elem(&sl_ct, &key);
-	if (!fwd)
-		return;
 	if (!accounting)
 		goto teardown;
 	if ((p->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK) &&
@@ -333,12 +290,10 @@ static __always_inline void track_reverse(const struct pkt *p, struct sl_ct_entr
 			st->conns_refused++;
 	}
 	if (have_head)
-		http_reverse(p, fwd, head, rev->backend_id, st);
+		http_reverse(p, fwd, head, fwd->backend_id, st);
 teardown:
-	if (ct_mark_teardown(fwd, ct_teardown_flags(p, SL_CT_F_FIN_REV))) {
+	if (ct_mark_teardown(fwd, ct_teardown_flags(p, SL_CT_F_FIN_REV)))
 		flow_ended(fwd, st);
-		rev->flags |= SL_CT_F_CLOSED;
-	}
 }
 
 SEC("tc")
@@ -346,11 +301,10 @@ int sl_tc_reverse(struct __sk_buff *skb)
 {
 	struct sl_backend_stats *st;
 	struct sl_ct_entry *e;
-	struct sl_ct_key key;
 	union sl_addr vip;
 	struct pkt p;
 	__u8 head[HTTP_HEAD_LEN];
-	bool have_head = false;
+	bool have_head = false, synack;
 	__be16 vip_port;
 	int ret;
 
@@ -363,27 +317,18 @@ int sl_tc_reverse(struct __sk_buff *skb)
 	}
 	if (!filter_hit(SL_FILTER_BACKEND, &p.saddr, p.sport))
 		return TC_ACT_OK;
-	ct_key_from_reply(&key, &p);
-	e = bpf_map_lookup_elem(&sl_ct, &key);
+	synack = p.proto == IPPROTO_TCP &&
+		 (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
+	e = ct_lookup_reply(&p.saddr, p.sport, &p.daddr, p.dport, p.proto, p.family, synack, &vip,
+			    &vip_port);
 	if (!e)
 		return TC_ACT_OK;
-	if ((e->flags & SL_CT_F_CLOSED) &&
-	    (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK)) {
-		/* a new connection on an ended flow's tuple is not ours */
-		bpf_map_delete_elem(&sl_ct, &key);
-		return TC_ACT_OK;
-	}
-
-	__builtin_memcpy(&vip, &e->nat_addr, sizeof(vip));
-	vip_port = e->nat_port;
 	st = backend_stats(e->backend_id);
 	if (st) {
 		st->pkts_rev++;
 		st->bytes_rev += p.len;
 	}
 	if (p.proto == IPPROTO_TCP) {
-		bool synack = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
-
 		if (accounting && p.payload_len >= HTTP_HEAD_LEN &&
 		    !http_load(skb, false, &p, head, HTTP_HEAD_LEN))
 			have_head = head[0] == 'H' && head[1] == 'T';

@@ -156,7 +156,8 @@ for mode in keepalive close; do
 	done
 done
 
-# The agent's own cost: 100 rollouts at a 1 s interval on an interface of their own.
+# The agent's own cost: 100 rollouts at a 1 s interval on an interface of their
+# own, each with pods of its own (no traffic: the agent's work is the same).
 stop_agent
 ip -n "$(ns node)" link add bench0 type veth peer name bench1
 ip -n "$(ns node)" link set bench0 up
@@ -174,8 +175,8 @@ spec:
     metrics: [{name: request-success-rate, thresholdRange: {min: 99}}, {name: request-duration, thresholdRange: {max: 500}}]
   steering:
     vip: 198.19.1.$i
-    primary: {version: v1, endpoints: ["198.18.1.2:8080"]}
-    canary: {version: v2, endpoints: ["198.18.1.2:8081"]}
+    primary: {version: v1, endpoints: ["198.18.200.$i:8080"]}
+    canary: {version: v2, endpoints: ["198.18.201.$i:8080"]}
 YAML
 done
 (exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$WORK/many" --iface bench0 \

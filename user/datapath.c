@@ -33,6 +33,7 @@ static void maps_reset(struct dp_maps *m)
 {
 	m->services = m->slots = m->backends = m->ct = -1;
 	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = m->latency = m->agent = -1;
+	m->revnat = -1;
 }
 
 /*
@@ -92,8 +93,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	err = dp_probe_kernel(skel);
 	if (err)
 		goto cleanup;
-	/* Two conntrack entries per flow: forward and reverse. */
-	err = bpf_map__set_max_entries(skel->maps.sl_ct, 2 * flows);
+	err = bpf_map__set_max_entries(skel->maps.sl_ct, flows);
 	if (err) {
 		log_warn("sizing conntrack for %u flows: %s\n", flows, strerror(-err));
 		goto cleanup;
@@ -118,6 +118,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	dp->maps.filter = bpf_map__fd(skel->maps.sl_filter);
 	dp->maps.latency = bpf_map__fd(skel->maps.sl_latency);
 	dp->maps.agent = bpf_map__fd(skel->maps.sl_agent);
+	dp->maps.revnat = bpf_map__fd(skel->maps.sl_revnat);
 	return 0;
 
 cleanup:
@@ -336,7 +337,8 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 	    (err = open_pin(pin_root, SL_MAP_SVC_META, &m->meta)) ||
 	    (err = open_pin(pin_root, SL_MAP_FILTER, &m->filter)) ||
 	    (err = open_pin(pin_root, SL_MAP_LATENCY, &m->latency)) ||
-	    (err = open_pin(pin_root, SL_MAP_AGENT, &m->agent))) {
+	    (err = open_pin(pin_root, SL_MAP_AGENT, &m->agent)) ||
+	    (err = open_pin(pin_root, SL_MAP_REVNAT, &m->revnat))) {
 		dp_maps_close(m);
 		return err;
 	}
@@ -345,8 +347,9 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 
 void dp_maps_close(struct dp_maps *m)
 {
-	int *fds[] = { &m->services, &m->slots,	 &m->backends, &m->ct,
-		       &m->cohorts,  &m->stats, &m->dp_stats, &m->meta, &m->filter, &m->latency, &m->agent };
+	int *fds[] = { &m->services, &m->slots,	   &m->backends, &m->ct,     &m->cohorts,
+		       &m->stats,    &m->dp_stats, &m->meta,	 &m->filter, &m->latency,
+		       &m->agent,    &m->revnat };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -442,7 +445,7 @@ int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins
 	static const char *const names[] = { SL_MAP_SERVICES, SL_MAP_SLOTS,   SL_MAP_BACKENDS,
 					     SL_MAP_CT,	      SL_MAP_COHORTS, SL_MAP_STATS,
 					     SL_MAP_DP_STATS, SL_MAP_SVC_META, SL_MAP_FILTER,
-					     SL_MAP_LATENCY,  SL_MAP_AGENT };
+					     SL_MAP_LATENCY,  SL_MAP_AGENT,    SL_MAP_REVNAT };
 	struct if_nameindex *all = if_nameindex(), *it;
 
 	*filters = *pins = 0;

@@ -36,6 +36,7 @@ struct dp_maps {
 	int filter;
 	int latency;
 	int agent;
+	int revnat;
 };
 
 struct dp_hook {

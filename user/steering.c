@@ -2,9 +2,11 @@
 /*
  * Programs the datapath maps from a spec. The order of writes is what keeps
  * the datapath consistent while it runs: backends first, then the idle slot
- * bank, then cohorts, then the service entry that publishes them all at
- * once; backends that left the set are freed only after that.
+ * bank, then cohorts, the filter bits and the backends' VIPs for replies
+ * (sl_revnat), then the service entry that publishes them all at once;
+ * backends that left the set are freed only after that.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +214,128 @@ static int filters_add(const struct dp_maps *m, const struct spec_canary *c)
 	return 0;
 }
 
+/* Does any service still send flows from its VIP @v to the backend @k? */
+static bool revnat_in_use(const struct dp_maps *m, const struct backend_table *t,
+			  const struct sl_revnat_key *k, const struct sl_revnat_vip *v)
+{
+	struct sl_service_key sk = { .port = v->port, .proto = k->proto, .family = k->family };
+	struct sl_service svc;
+
+	sk.vip = v->vip;
+	if (bpf_map_lookup_elem(m->services, &sk, &svc))
+		return false;
+	for (uint32_t i = 0; i < SL_MAX_BACKENDS; i++) {
+		const struct sl_backend *b = &t->b[i];
+
+		if (b->family == k->family && b->svc_id == svc.id && b->port == k->port &&
+		    !memcmp(&b->addr, &k->addr, sizeof(b->addr)))
+			return true;
+	}
+	return false;
+}
+
+/* Drop the VIPs no service uses for this backend any more; Return: how many. */
+static int revnat_prune(const struct dp_maps *m, const struct backend_table *t,
+			const struct sl_revnat_key *k, struct sl_revnat *rn)
+{
+	uint32_t kept = 0, n = rn->count < SL_REVNAT_VIPS ? rn->count : SL_REVNAT_VIPS;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (revnat_in_use(m, t, k, &rn->vips[i]))
+			rn->vips[kept++] = rn->vips[i];
+	memset(&rn->vips[kept], 0, (SL_REVNAT_VIPS - kept) * sizeof(rn->vips[0]));
+	rn->count = kept;
+	return (int)(n - kept);
+}
+
+/* The whole map: backends no service uses any more give their entries back. */
+static void revnat_prune_all(const struct dp_maps *m, const struct backend_table *t)
+{
+	struct sl_revnat_key k, next;
+	struct sl_revnat rn;
+	int err = bpf_map_get_next_key(m->revnat, NULL, &next);
+
+	while (!err) {
+		k = next;
+		err = bpf_map_get_next_key(m->revnat, &k, &next);
+		if (bpf_map_lookup_elem(m->revnat, &k, &rn) || !revnat_prune(m, t, &k, &rn))
+			continue;
+		if (rn.count)
+			bpf_map_update_elem(m->revnat, &k, &rn, BPF_EXIST);
+		else
+			bpf_map_delete_elem(m->revnat, &k);
+	}
+}
+
+static const char *endpoint_str(const struct spec_endpoint *ep, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(ep->addr.family, &ep->addr.addr, a, sizeof(a));
+	snprintf(buf, len, ep->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, ep->port);
+	return buf;
+}
+
+/* List @v among the VIPs of backend @ep, making room if it must. */
+static int revnat_add_one(const struct dp_maps *m, const struct backend_table *t,
+			  const struct spec_endpoint *ep, uint8_t proto,
+			  const struct sl_revnat_vip *v)
+{
+	struct sl_revnat_key k = { .port = htons(ep->port), .proto = proto };
+	struct sl_revnat rn = { 0 };
+	char buf[64];
+
+	k.addr = ep->addr.addr;
+	k.family = ep->addr.family;
+	if (bpf_map_lookup_elem(m->revnat, &k, &rn))
+		memset(&rn, 0, sizeof(rn));
+	for (uint32_t i = 0; i < rn.count && i < SL_REVNAT_VIPS; i++)
+		if (rn.vips[i].port == v->port && !memcmp(&rn.vips[i].vip, &v->vip, sizeof(v->vip)))
+			return 0;
+	if (rn.count >= SL_REVNAT_VIPS)
+		revnat_prune(m, t, &k, &rn);
+	if (rn.count >= SL_REVNAT_VIPS) {
+		log_warn("backend %s already serves %d VIPs, the most one backend may\n",
+			 endpoint_str(ep, buf, sizeof(buf)), SL_REVNAT_VIPS);
+		return -E2BIG;
+	}
+	rn.vips[rn.count++] = *v;
+	if (!bpf_map_update_elem(m->revnat, &k, &rn, BPF_ANY))
+		return 0;
+	if (errno != E2BIG)
+		return -errno;
+	revnat_prune_all(m, t);
+	if (!bpf_map_update_elem(m->revnat, &k, &rn, BPF_ANY))
+		return 0;
+	log_warn("backend %s: no room for its VIPs: %d backends is the node's limit\n",
+		 endpoint_str(ep, buf, sizeof(buf)), SL_MAX_REVNAT);
+	return -E2BIG;
+}
+
+/*
+ * Let replies from each of @c's backends find their flows: list @c's VIP
+ * for every one of them. Like the filter bits, before the service is
+ * published, and only added to (a backend that leaves keeps the VIP for the
+ * replies of its draining flows until the room is needed).
+ */
+static int revnat_add(const struct dp_maps *m, const struct backend_table *t,
+		      const struct spec_canary *c)
+{
+	const struct spec_version_set *sets[] = { &c->primary, &c->canary };
+	struct sl_revnat_vip v = { .port = htons(c->port) };
+	int err;
+
+	v.vip = c->vip.addr;
+	for (int s = 0; s < 2; s++) {
+		for (int i = 0; i < sets[s]->n_endpoints; i++) {
+			err = revnat_add_one(m, t, &sets[s]->endpoints[i], c->proto, &v);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
 static uint64_t now_unix_ms(void)
 {
 	struct timeval tv;
@@ -288,6 +412,8 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 		err = write_meta(m, svc_id, c);
 	if (!err)
 		err = filters_add(m, c);
+	if (!err)
+		err = revnat_add(m, &table, c);
 	if (err)
 		goto fail;
 
@@ -354,11 +480,11 @@ int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, ui
 	while (!err) {
 		k = next;
 		err = bpf_map_get_next_key(m->ct, &k, &next);
-		if (k.dir != SL_CT_FORWARD || k.proto != key->proto || k.family != key->family ||
+		if (k.reserved || k.proto != key->proto || k.family != key->family ||
 		    k.dport != key->port || memcmp(&k.daddr, &key->vip, sizeof(k.daddr)) ||
 		    bpf_map_lookup_elem(m->ct, &k, &e) || e.version != version)
 			continue;
-		if (n + 2 > cap) {
+		if (n == cap) {
 			struct sl_ct_key *g;
 
 			cap = cap ? cap * 2 : 256;
@@ -370,21 +496,11 @@ int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, ui
 			doomed = g;
 		}
 		doomed[n++] = k;
-		/* and the reply direction, which names the VIP */
-		memset(&doomed[n], 0, sizeof(doomed[n]));
-		doomed[n].saddr = e.nat_addr;
-		doomed[n].daddr = k.saddr;
-		doomed[n].sport = e.nat_port;
-		doomed[n].dport = k.sport;
-		doomed[n].proto = k.proto;
-		doomed[n].family = k.family;
-		doomed[n].dir = SL_CT_REVERSE;
-		n++;
 	}
 	for (size_t i = 0; i < n; i++)
 		bpf_map_delete_elem(m->ct, &doomed[i]);
 	free(doomed);
-	return (int)(n / 2);
+	return (int)n;
 }
 
 int steering_remove(const struct dp_maps *m, const struct sl_service_key *key)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Conntrack: the memory that keeps every flow on the backend it started on.
- * A flow has a forward entry (client -> VIP, names the backend) and a reverse
- * entry (backend -> client, names the VIP), both in one LRU hash. TCP
- * teardown is tracked on the forward entry only, so both halves agree on
- * when a flow is over.
+ * One entry per flow, keyed client -> VIP as the client sent it. Replies
+ * (backend -> client) find it through sl_revnat, which lists the VIPs each
+ * backend serves: the key is rebuilt for each and the entry must name that
+ * very backend, so a reply is rewritten only if it belongs to a flow sluice
+ * steered there.
  */
 #ifndef SLUICE_BPF_CT_H
 #define SLUICE_BPF_CT_H
@@ -27,42 +28,7 @@ static __always_inline void ct_key_forward(struct sl_ct_key *k, const struct pkt
 	k->dport = p->dport;
 	k->proto = p->proto;
 	k->family = p->family;
-	k->dir = SL_CT_FORWARD;
-	k->pad = 0;
-}
-
-/* The reverse packet's key as the forward half predicts it. */
-static __always_inline void ct_key_reverse(struct sl_ct_key *k, const struct pkt *p,
-					   const union sl_addr *backend, __be16 backend_port)
-{
-	__builtin_memcpy(&k->saddr, backend, sizeof(k->saddr));
-	__builtin_memcpy(&k->daddr, &p->saddr, sizeof(k->daddr));
-	k->sport = backend_port;
-	k->dport = p->sport;
-	k->proto = p->proto;
-	k->family = p->family;
-	k->dir = SL_CT_REVERSE;
-	k->pad = 0;
-}
-
-/* The reverse packet's own key: it is already addressed backend -> client. */
-static __always_inline void ct_key_from_reply(struct sl_ct_key *k, const struct pkt *p)
-{
-	ct_key_forward(k, p);
-	k->dir = SL_CT_REVERSE;
-}
-
-/* The forward key of the flow a reply belongs to, once the VIP is known. */
-static __always_inline void ct_key_forward_of_reply(struct sl_ct_key *k, const struct pkt *p,
-						    const struct sl_ct_entry *rev)
-{
-	__builtin_memcpy(&k->saddr, &p->daddr, sizeof(k->saddr));
-	__builtin_memcpy(&k->daddr, &rev->nat_addr, sizeof(k->daddr));
-	k->sport = p->dport;
-	k->dport = rev->nat_port;
-	k->proto = p->proto;
-	k->family = p->family;
-	k->dir = SL_CT_FORWARD;
+	k->reserved = 0;
 	k->pad = 0;
 }
 
@@ -73,7 +39,55 @@ static __always_inline bool ct_closed(const struct sl_ct_entry *e)
 		       (SL_CT_F_FIN_FWD | SL_CT_F_FIN_REV);
 }
 
-/* TCP teardown bits this packet adds to the forward entry's flags. */
+/**
+ * ct_lookup_reply() - the flow a packet from @backend:@bport to
+ * @client:@cport belongs to, and the VIP and port the client sent it to.
+ * @synack: the packet opens a connection. A closed flow's entry does not
+ * claim it: that is a new connection on a recycled port, such as the
+ * client talking to the pod directly, and is not sluice's; the entry goes,
+ * so the rest of that connection is not taken for the old flow either.
+ * Return: the entry, or NULL when no steered flow matches.
+ */
+static __always_inline struct sl_ct_entry *
+ct_lookup_reply(const union sl_addr *backend, __be16 bport, const union sl_addr *client,
+		__be16 cport, __u8 proto, __u8 family, bool synack, union sl_addr *vip,
+		__be16 *vip_port)
+{
+	struct sl_revnat_key rk = { .port = bport, .proto = proto, .family = family };
+	struct sl_ct_key k = { .sport = cport, .proto = proto, .family = family };
+	struct sl_revnat *rn;
+	struct sl_ct_entry *e;
+	int i;
+
+	__builtin_memcpy(&rk.addr, backend, sizeof(rk.addr));
+	rn = bpf_map_lookup_elem(&sl_revnat, &rk);
+	if (!rn)
+		return NULL;
+	__builtin_memcpy(&k.saddr, client, sizeof(k.saddr));
+	/* nearly always one VIP: a loop, not SL_REVNAT_VIPS copies of the lookup */
+#pragma clang loop unroll(disable)
+	for (i = 0; i < SL_REVNAT_VIPS; i++) {
+		if ((__u32)i >= rn->count)
+			break;
+		__builtin_memcpy(&k.daddr, &rn->vips[i].vip, sizeof(k.daddr));
+		k.dport = rn->vips[i].port;
+		e = bpf_map_lookup_elem(&sl_ct, &k);
+		if (!e || e->nat_port != bport || e->nat_addr.v6[0] != backend->v6[0] ||
+		    e->nat_addr.v6[1] != backend->v6[1] || e->nat_addr.v6[2] != backend->v6[2] ||
+		    e->nat_addr.v6[3] != backend->v6[3])
+			continue;
+		if (synack && ct_closed(e)) {
+			bpf_map_delete_elem(&sl_ct, &k);
+			continue;
+		}
+		__builtin_memcpy(vip, &k.daddr, sizeof(*vip));
+		*vip_port = k.dport;
+		return e;
+	}
+	return NULL;
+}
+
+/* TCP teardown bits this packet adds to its flow's flags. */
 static __always_inline __u8 ct_teardown_flags(const struct pkt *p, __u8 fin_flag)
 {
 	__u8 f = 0;
@@ -88,7 +102,7 @@ static __always_inline __u8 ct_teardown_flags(const struct pkt *p, __u8 fin_flag
 }
 
 /**
- * ct_mark_teardown() - add teardown bits to a forward entry.
+ * ct_mark_teardown() - add teardown bits to a flow's entry.
  * Return: true when this packet is the one that closed the flow, so that
  * whichever direction sees the closing FIN counts it, once.
  */

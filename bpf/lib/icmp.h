@@ -45,19 +45,19 @@ struct sl_icmphdr {
  * the quote includes it (else NULL); @iph_check: the quoted IPv4 header's.
  */
 static __always_inline __u32 icmp_fix_quote(__u16 *qdst, int words, __u16 *qport, __u16 *qcheck,
-					     __u16 *iph_check, const struct sl_ct_entry *rev,
-					     bool udp)
+					     __u16 *iph_check, const union sl_addr *vip,
+					     const __be16 *vip_port, bool udp)
 {
-	__u32 d_addr = csum_diff16(qdst, (const __u16 *)&rev->nat_addr, words);
-	__u32 d_port = csum_diff16(qport, (const __u16 *)&rev->nat_port, 1);
+	__u32 d_addr = csum_diff16(qdst, (const __u16 *)vip, words);
+	__u32 d_port = csum_diff16(qport, (const __u16 *)vip_port, 1);
 	__u32 d_msg = d_addr + d_port;
 	int i;
 
 #pragma unroll
 	for (i = 0; i < 8; i++)
 		if (i < words)
-			qdst[i] = ((const __u16 *)&rev->nat_addr)[i];
-	*qport = rev->nat_port;
+			qdst[i] = ((const __u16 *)vip)[i];
+	*qport = *vip_port;
 	if (iph_check) {
 		__u16 old = *iph_check;
 
@@ -73,24 +73,6 @@ static __always_inline __u32 icmp_fix_quote(__u16 *qdst, int words, __u16 *qport
 	return d_msg;
 }
 
-/* The reverse conntrack entry of the quoted packet, which was client -> pod. */
-static __always_inline struct sl_ct_entry *icmp_flow(const union sl_addr *pod,
-						     const union sl_addr *client, __be16 pod_port,
-						     __be16 client_port, __u8 proto, __u8 family)
-{
-	struct sl_ct_key k = {
-		.sport = pod_port,
-		.dport = client_port,
-		.proto = proto,
-		.family = family,
-		.dir = SL_CT_REVERSE,
-	};
-
-	__builtin_memcpy(&k.saddr, pod, sizeof(k.saddr));
-	__builtin_memcpy(&k.daddr, client, sizeof(k.daddr));
-	return bpf_map_lookup_elem(&sl_ct, &k);
-}
-
 /**
  * icmp_reverse() - translate an ICMP error about a steered flow.
  * Return: true when the packet was one and was rewritten.
@@ -100,14 +82,15 @@ static __always_inline bool icmp_reverse(struct __sk_buff *skb)
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	struct sl_ct_entry *rev;
+	union sl_addr vip;
+	__be16 vip_port;
 
 	if ((void *)(eth + 1) > data_end)
 		return false;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1), *q;
 		struct sl_icmphdr *ic;
-		union sl_addr pod = {}, client = {};
+		union sl_addr pod, client;
 		__u16 *ports, *qcheck = NULL;
 		__u32 ihl, qihl;
 
@@ -128,10 +111,14 @@ static __always_inline bool icmp_reverse(struct __sk_buff *skb)
 		ports = (void *)q + qihl;
 		if ((void *)(ports + 2) > data_end)
 			return false;
+		/* a union's initializer need not clear past its first member */
+		__builtin_memset(&pod, 0, sizeof(pod));
+		__builtin_memset(&client, 0, sizeof(client));
 		pod.v4 = q->daddr;
 		client.v4 = q->saddr;
-		rev = icmp_flow(&pod, &client, ports[1], ports[0], q->protocol, AF_INET);
-		if (!rev)
+		/* the quoted packet went client -> pod: its flow, as a reply would find it */
+		if (!ct_lookup_reply(&pod, ports[1], &client, ports[0], q->protocol, AF_INET, false,
+				     &vip, &vip_port))
 			return false;
 		/* the quoted L4 checksum, if the quote reaches it */
 		if (q->protocol == IPPROTO_TCP && (void *)ports + 18 <= data_end)
@@ -140,7 +127,8 @@ static __always_inline bool icmp_reverse(struct __sk_buff *skb)
 			qcheck = (void *)ports + 6;
 		ic->checksum = csum_replace_full(
 			ic->checksum, icmp_fix_quote((__u16 *)&q->daddr, 2, &ports[1], qcheck,
-						     &q->check, rev, q->protocol == IPPROTO_UDP));
+						     &q->check, &vip, &vip_port,
+						     q->protocol == IPPROTO_UDP));
 		return true;
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -165,8 +153,8 @@ static __always_inline bool icmp_reverse(struct __sk_buff *skb)
 			return false;
 		__builtin_memcpy(&pod, &q->daddr, sizeof(pod));
 		__builtin_memcpy(&client, &q->saddr, sizeof(client));
-		rev = icmp_flow(&pod, &client, ports[1], ports[0], q->nexthdr, AF_INET6);
-		if (!rev)
+		if (!ct_lookup_reply(&pod, ports[1], &client, ports[0], q->nexthdr, AF_INET6, false,
+				     &vip, &vip_port))
 			return false;
 		if (q->nexthdr == IPPROTO_TCP && (void *)ports + 18 <= data_end)
 			qcheck = (void *)ports + 16;
@@ -175,7 +163,7 @@ static __always_inline bool icmp_reverse(struct __sk_buff *skb)
 		/* ICMPv6's pseudo-header holds the outer addresses, which stay */
 		ic->checksum = csum_replace_full(
 			ic->checksum, icmp_fix_quote((__u16 *)&q->daddr, 8, &ports[1], qcheck, NULL,
-							rev, q->nexthdr == IPPROTO_UDP));
+						     &vip, &vip_port, q->nexthdr == IPPROTO_UDP));
 		return true;
 	}
 	return false;

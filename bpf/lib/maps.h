@@ -48,14 +48,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_backends SEC(".maps");
 
-/* Two entries per flow (forward and reverse); the loader may resize it. */
+/* One entry per flow; the loader sizes it (--ct-flows). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 2 * 131072);
+	__uint(max_entries, 131072);
 	__type(key, struct sl_ct_key);
 	__type(value, struct sl_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_REVNAT);
+	__type(key, struct sl_revnat_key);
+	__type(value, struct sl_revnat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_revnat SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

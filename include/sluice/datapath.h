@@ -26,6 +26,7 @@
 #define SL_MAP_FILTER "sl_filter"
 #define SL_MAP_LATENCY "sl_latency"
 #define SL_MAP_AGENT "sl_agent"
+#define SL_MAP_REVNAT "sl_revnat"
 
 /* Limits. They size the maps; the agent rejects specs beyond them. */
 #define SL_MAX_SERVICES 1024
@@ -33,7 +34,6 @@
 #define SL_SLOT_BANKS 2 /* each service has two slot banks; see sl_svc_slots */
 #define SL_MAX_BACKENDS 1024 /* backend ids, node-wide; sizes the per-CPU stats */
 #define SL_MAX_COHORTS 16384
-#define SL_CT_DEFAULT_ENTRIES 1048576
 
 #define SL_WEIGHT_MAX 10000 /* weights are basis points: 10000 = 100% */
 #define SL_BUCKETS 10000 /* client affinity hashes clients into this many buckets */
@@ -168,11 +168,13 @@ _Static_assert(sizeof(struct sl_cohort_key) == 28, "sl_cohort_key layout");
 #define SL_COHORT_PREFIX_BASE 64
 
 /*
- * sl_ct: one LRU hash for both directions of every flow.
- * Forward entry: key = client -> VIP as the client sent it; value names the
- * chosen backend. Reverse entry: key = backend -> client as the backend
- * answers; value names the VIP to restore. The reverse half rewrites only
- * packets whose exact 5-tuple has a reverse entry.
+ * sl_ct: one LRU hash entry per flow, keyed by the flow as the client sent it
+ * (client -> VIP); the value names the chosen backend. Both halves use the
+ * same entry: the reverse half rebuilds the key from a reply (backend ->
+ * client) with the VIPs sl_revnat lists for that backend, and rewrites only
+ * replies whose entry names exactly that backend. One entry, not one per
+ * direction: a new flow costs one insert, and a flow 104 bytes of key and
+ * value instead of twice that.
  */
 struct sl_ct_key {
 	union sl_addr saddr;
@@ -181,36 +183,62 @@ struct sl_ct_key {
 	__be16 dport;
 	__u8 proto;
 	__u8 family;
-	__u8 dir; /* SL_CT_FORWARD or SL_CT_REVERSE */
+	__u8 reserved; /* 0; reverse entries (1) were in this layout until sl_revnat */
 	__u8 pad;
 };
 _Static_assert(sizeof(struct sl_ct_key) == 40, "sl_ct_key layout");
 
-enum sl_ct_dir {
-	SL_CT_FORWARD = 0,
-	SL_CT_REVERSE = 1,
+/*
+ * sl_revnat: for each backend (address, port, protocol), the VIPs and ports
+ * of the services it serves, so that a reply can find its flow. Nearly
+ * always one; a pod behind several Services (or ports) has several. The agent only adds
+ * while it runs (a backend that left a service keeps its VIP for the replies
+ * of flows still draining) and prunes VIPs no service uses when it needs the
+ * room.
+ */
+#define SL_REVNAT_VIPS 16
+#define SL_MAX_REVNAT (2 * SL_MAX_BACKENDS)
+
+struct sl_revnat_key {
+	union sl_addr addr; /* the backend's */
+	__be16 port;
+	__u8 proto;
+	__u8 family;
+};
+_Static_assert(sizeof(struct sl_revnat_key) == 20, "sl_revnat_key layout");
+
+struct sl_revnat_vip {
+	union sl_addr vip;
+	__be16 port;
+	__u16 pad;
 };
 
-/* sl_ct_entry.flags: the TCP connection as seen on the forward entry */
+struct sl_revnat {
+	__u32 count; /* vips[0, count) are valid */
+	__u32 pad;
+	struct sl_revnat_vip vips[SL_REVNAT_VIPS];
+};
+_Static_assert(sizeof(struct sl_revnat) == 8 + 20 * SL_REVNAT_VIPS, "sl_revnat layout");
+
+/* sl_ct_entry.flags: the TCP connection as both halves saw it */
 #define SL_CT_F_FIN_FWD (1U << 0) /* client sent FIN */
 #define SL_CT_F_FIN_REV (1U << 1) /* backend sent FIN */
 #define SL_CT_F_RST (1U << 2) /* either side sent RST */
 #define SL_CT_F_SEEN_REPLY (1U << 3) /* the backend answered the SYN */
 #define SL_CT_F_SYN_RETX (1U << 4) /* the client had to send its SYN again */
-#define SL_CT_F_CLOSED (1U << 5) /* reverse entry: its flow ended; a SYN-ACK here is new */
 
-/* sl_ct_entry.http_flags: request accounting on the forward entry */
+/* sl_ct_entry.http_flags: request accounting */
 #define SL_HTTP_F_PIPELINED (1U << 0) /* two requests were outstanding at once */
 
 struct sl_ct_entry {
 	__u64 created_ns; /* bpf_ktime_get_ns() at the first packet */
 	__u64 last_seen_ns; /* UDP only; refreshed at most once per SL_CT_REFRESH_NS */
-	union sl_addr nat_addr; /* forward: backend address; reverse: VIP */
-	__be16 nat_port; /* forward: backend port; reverse: VIP port */
-	__u8 flags; /* SL_CT_F_*, kept on the forward entry */
+	union sl_addr nat_addr; /* the backend's address ... */
+	__be16 nat_port; /* ... and port */
+	__u8 flags; /* SL_CT_F_* */
 	__u8 version; /* enum sl_version of the backend */
 	__u32 backend_id;
-	/* Request accounting, forward entry only. */
+	/* Request accounting. */
 	__u64 req_ns; /* first byte of the oldest unanswered request */
 	__u32 req_seq; /* its TCP sequence number: a retransmission is not a request */
 	__u32 resp_seq; /* the last response head's, likewise */

@@ -429,11 +429,11 @@ static void test_teardown_and_udp_timeout(void)
 	d.tcp_flags = PKT_TCP_ACK;
 	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL), "...and so is the rest of that connection");
 
-	/* Reply to an old backend after the port moved: no stale reverse entry. */
+	/* A late reply from the old backend after the port moved to another one. */
 	d = (struct pkt_desc){ .src = C1_4, .dst = CLIENT4, .sport = 8080, .dport = 4000,
 			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK };
 	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL),
-	       "the previous backend's reverse entry is gone once the port moved");
+	       "a reply from the previous backend, once the port moved on, is untouched");
 }
 
 static void test_udp_timeout(void)
@@ -625,6 +625,63 @@ static void test_icmp_errors(void)
 }
 
 /* The same forward half as XDP: same choice, same rewrite, XDP's verdicts. */
+/*
+ * One pod behind several VIPs (several Services, or ports, over the same
+ * pods): a reply finds its flow through each VIP the pod serves and gets its
+ * own flow's VIP back. A backend may serve SL_REVNAT_VIPS of them; past that
+ * the new service is refused alone, and a removed service gives its place.
+ */
+static void test_shared_backend(void)
+{
+	const char *vips[] = { "198.19.0.21", "198.19.0.22" };
+	struct spec_canary c;
+	struct sl_service_key key;
+	struct pkt_desc in, want;
+	char to[INET6_ADDRSTRLEN], vip[32], name[32];
+	int err, ok = 0, failed = 0;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "shared-%d", i);
+		make_canary(&c, name, vips[i], 80, IPPROTO_TCP, P1_4, NULL);
+		steering_apply(&dp.maps, &c, 0, NULL);
+		steer_syn(CLIENT4, vips[i], 4600 + i, 80, to, sizeof(to));
+	}
+	for (int i = 0; i < 2; i++) {
+		in = (struct pkt_desc){ .src = P1_4, .dst = CLIENT4, .sport = 8080,
+					.dport = 4600 + i, .proto = IPPROTO_TCP,
+					.tcp_flags = PKT_TCP_ACK, .payload = 10 };
+		want = in;
+		want.src = vips[i];
+		want.sport = 80;
+		tap_ok(expect(rev_fd, &in, TC_ACT_OK, &want),
+		       "a pod behind two VIPs: the reply of the flow to %s gets %s back", vips[i],
+		       vips[i]);
+	}
+
+	for (int i = 1; i <= SL_REVNAT_VIPS; i++) {
+		snprintf(vip, sizeof(vip), "198.19.2.%d", i);
+		snprintf(name, sizeof(name), "many-%d", i);
+		make_canary(&c, name, vip, 80, IPPROTO_TCP, "198.18.1.40", NULL);
+		err = steering_apply(&dp.maps, &c, 0, NULL);
+		err ? failed++ : ok++;
+	}
+	tap_ok(ok == SL_REVNAT_VIPS && failed == 0, "one pod behind %d VIPs: all steered (%d/%d)",
+	       SL_REVNAT_VIPS, ok, SL_REVNAT_VIPS);
+	make_canary(&c, "many-over", "198.19.2.100", 80, IPPROTO_TCP, "198.18.1.40", NULL);
+	err = steering_apply(&dp.maps, &c, 0, NULL);
+	steering_key(&c, &key);
+	tap_ok(err == -E2BIG && bpf_map_lookup_elem(dp.maps.services, &key, &(struct sl_service){}),
+	       "one VIP more for that pod is refused (%d), and not published", err);
+	steer_syn(CLIENT4, "198.19.2.1", 4700, 80, to, sizeof(to));
+	tap_ok(!strcmp(to, "198.18.1.40"), "...while the pod's other VIPs keep steering (%s)", to);
+	make_canary(&c, "many-1", "198.19.2.1", 80, IPPROTO_TCP, "198.18.1.40", NULL);
+	steering_key(&c, &key);
+	steering_remove(&dp.maps, &key);
+	make_canary(&c, "many-over", "198.19.2.100", 80, IPPROTO_TCP, "198.18.1.40", NULL);
+	tap_ok(steering_apply(&dp.maps, &c, 0, NULL) == 0,
+	       "once one of those services is removed, the refused one fits");
+}
+
 static void test_xdp(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -679,6 +736,7 @@ int main(void)
 	test_backend_added();
 	test_no_backend();
 	test_icmp_errors();
+	test_shared_backend();
 	test_xdp();
 	fixture_teardown();
 	return tap_done();
