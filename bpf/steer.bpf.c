@@ -66,9 +66,17 @@ static __always_inline struct sl_backend_stats *backend_stats(__u32 backend_id)
 	return bpf_map_lookup_elem(&sl_stats, &backend_id);
 }
 
-/* A new flow: choose, remember it, count the connection. */
+/*
+ * A new flow: choose, remember it, count the connection. @old: the entry of
+ * an ended flow on the same tuple (a client reusing its port), rewritten in
+ * place rather than replaced: an insert into the LRU costs a node taken from
+ * its lists and one given back, several times a lookup. A reply of the ended
+ * flow racing with this sees the old backend or the new one, and the new one
+ * only as a whole (the entry must name the replying backend).
+ */
 static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_service *svc,
-					  __u64 now, struct sl_ct_entry *fwd)
+					  __u64 now, struct sl_ct_entry *old,
+					  struct sl_ct_entry *fwd)
 {
 	struct sl_ct_key key;
 	struct sl_backend *b;
@@ -97,9 +105,13 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	fwd->backend_id = backend_id;
 
 	/* sl_revnat already lists this backend's VIPs: the agent writes it first. */
-	ct_key_forward(&key, p);
-	if (bpf_map_update_elem(&sl_ct, &key, fwd, BPF_ANY))
-		dp_count(SL_DP_CT_FULL);
+	if (old) {
+		__builtin_memcpy(old, fwd, sizeof(*old));
+	} else {
+		ct_key_forward(&key, p);
+		if (bpf_map_update_elem(&sl_ct, &key, fwd, BPF_ANY))
+			dp_count(SL_DP_CT_FULL);
+	}
 
 	st = backend_stats(backend_id);
 	if (st)
@@ -226,7 +238,7 @@ static __always_inline int forward(void *ctx, bool xdp)
 			dp_count(SL_DP_CT_MIDFLOW);
 		if (!now)
 			now = bpf_ktime_get_ns();
-		if (steer_new_flow(&p, svc, now, &fresh)) {
+		if (steer_new_flow(&p, svc, now, e, &fresh)) {
 			dp_count(SL_DP_NO_BACKEND);
 			return FWD_DROP;
 		}
