@@ -27,7 +27,7 @@ SEC("tc")
 int sl_tc_passthru(struct __sk_buff *skb)
 {
 	(void)skb;
-	return TC_ACT_OK;
+	return SL_TC_PASS;
 }
 
 /* The XDP baseline: the XDP rows are measured against it. */
@@ -44,7 +44,7 @@ int sl_tc_ct_lookup(struct __sk_buff *skb)
 	struct sl_ct_key key = { .proto = 6, .family = 2 };
 
 	key.saddr.v4 = skb->len; /* the same key every time: one hit */
-	return bpf_map_lookup_elem(&ref_ct, &key) ? TC_ACT_OK : TC_ACT_SHOT;
+	return bpf_map_lookup_elem(&ref_ct, &key) ? SL_TC_PASS : TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -54,5 +54,5 @@ int sl_tc_ct_update(struct __sk_buff *skb)
 	struct sl_ct_entry val = { .backend_id = 1 };
 
 	key.saddr.v4 = skb->len;
-	return bpf_map_update_elem(&ref_ct, &key, &val, BPF_ANY) ? TC_ACT_SHOT : TC_ACT_OK;
+	return bpf_map_update_elem(&ref_ct, &key, &val, BPF_ANY) ? TC_ACT_SHOT : SL_TC_PASS;
 }

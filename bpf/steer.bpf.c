@@ -262,7 +262,7 @@ static __always_inline int forward(void *ctx, bool xdp)
 SEC("tc")
 int sl_tc_forward(struct __sk_buff *skb)
 {
-	return forward(skb, false) == FWD_PASS ? TC_ACT_OK : TC_ACT_SHOT;
+	return forward(skb, false) == FWD_PASS ? SL_TC_PASS : TC_ACT_SHOT;
 }
 
 /*
@@ -325,16 +325,16 @@ int sl_tc_reverse(struct __sk_buff *skb)
 		/* not TCP/UDP: maybe an ICMP error about a steered flow */
 		if (ret == PARSE_NOT_OURS && icmp_reverse(skb))
 			dp_count(SL_DP_ICMP);
-		return TC_ACT_OK;
+		return SL_TC_PASS;
 	}
 	if (!filter_hit(SL_FILTER_BACKEND, &p.saddr, p.sport))
-		return TC_ACT_OK;
+		return SL_TC_PASS;
 	synack = p.proto == IPPROTO_TCP &&
 		 (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
 	e = ct_lookup_reply(&p.saddr, p.sport, &p.daddr, p.dport, p.proto, p.family, synack, &vip,
 			    &vip_port);
 	if (!e)
-		return TC_ACT_OK;
+		return SL_TC_PASS;
 	st = backend_stats(e->backend_id);
 	if (st) {
 		st->pkts_rev++;
@@ -351,5 +351,5 @@ int sl_tc_reverse(struct __sk_buff *skb)
 		dp_count(SL_DP_REWRITE_ERR);
 		return TC_ACT_SHOT;
 	}
-	return TC_ACT_OK;
+	return SL_TC_PASS;
 }

@@ -6,14 +6,18 @@
 # one worker, listening on 8080 for "primary" and 8081 for "canary"), each
 # path splitting 90/10 between the two ports:
 #   direct      wrk straight to the pod (the ceiling)
-#   sluice TC   the VIP steered by sluice's TC programs (accounting on)
+#   sluice TC   the VIP steered by sluice's TC programs (accounting on; tcx links
+#               where the kernel has them)
 #   sluice XDP  the same VIP, forward half at XDP (native) on another client link
+#   xdp-pass    direct, but through a link with a do-nothing native XDP program:
+#               what XDP costs on a veth by itself, the ceiling of sluice XDP here
 #   iptables    DNAT with -m statistic (kube-proxy's iptables mode)
 #   nftables    DNAT with numgen random
 #   HAProxy     TCP mode, weighted servers, on the node
 # wrk from the client namespace, keep-alive and new-connection (Connection:
-# close) modes. ROUNDS rounds, paths interleaved; medians of the per-round
-# ratios to direct. Then the agent's own CPU and RSS with 100 rollouts at a
+# close) modes. ROUNDS rounds, paths interleaved, each round starting one
+# path further on (no path always runs first, or right after direct); medians
+# of the per-round ratios to direct. Then the agent's own CPU and RSS with 100 rollouts at a
 # 1 s interval.
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,18 +26,18 @@ cd "$(dirname "$0")/.."
 for t in wrk nginx haproxy nft iptables; do
 	command -v "$t" >/dev/null || { echo "bench-lb needs $t (make deps)" >&2; exit 1; }
 done
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DUR=${DUR:-5}
 CONNS=${CONNS:-32}
 # one client namespace per path: a path's connection-tracking leftovers (the
 # node's netfilter, HAProxy's sockets, sluice's conntrack) must not meet
 # another path's new connections on a recycled port
-CLUSTER_PODS="p1:1 cld:21 cli:22 cln:23 clh:24 clx:25"
+CLUSTER_PODS="p1:1 cld:21 cli:22 cln:23 clh:24 clx:25 clp:26"
 trap cluster_down EXIT
 cluster_up
 # new-connection mode opens tens of thousands of connections a run: let the
 # client (and HAProxy's side, on the node) reuse ports in TIME_WAIT
-for n in client node cld cli cln clh clx; do
+for n in client node cld cli cln clh clx clp; do
 	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 # ...and keep the node's netfilter conntrack (which the iptables and nftables
@@ -91,12 +95,17 @@ backend be
 CFG
 (exec ip netns exec "$(ns node)" haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1) &
 CLUSTER_PIDS+=($!)
+# xdp-pass: the do-nothing XDP program of make bench, native, on clp's node side
+XDP_PASS_PIN=/sys/fs/bpf/sluice-bench-xdp-$$
+bpftool prog loadall .output/passthru.bpf.o "$XDP_PASS_PIN" >/dev/null
+ip -n "$(ns node)" link set dev clp xdpdrv pinned "$XDP_PASS_PIN/sl_xdp_passthru"
+trap 'cluster_down; rm -rf "$XDP_PASS_PIN"' EXIT
 sleep 0.5
 
-PATHS="direct sluice-tc sluice-xdp iptables nftables haproxy"
+PATHS="direct sluice-tc sluice-xdp xdp-pass iptables nftables haproxy"
 url_of() {
 	case $1 in
-	direct) echo "http://198.18.1.2:8080/" ;;
+	direct | xdp-pass) echo "http://198.18.1.2:8080/" ;;
 	sluice-tc | sluice-xdp) echo "http://198.19.0.10/" ;;
 	iptables) echo "http://198.19.0.20/" ;;
 	nftables) echo "http://198.19.0.30/" ;;
@@ -105,7 +114,8 @@ url_of() {
 }
 client_of() { # sluice's client is the one behind cli0, where its programs are attached
 	case $1 in
-	direct) echo cld ;; sluice-tc) echo client ;; sluice-xdp) echo clx ;; iptables) echo cli ;;
+	direct) echo cld ;; sluice-tc) echo client ;; sluice-xdp) echo clx ;; xdp-pass) echo clp ;;
+	iptables) echo cli ;;
 	nftables) echo cln ;;
 	haproxy) echo clh ;;
 	esac
@@ -130,29 +140,36 @@ measure() { # PATH MODE
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
-declare -A RPS P99 RATIO
+declare -A RPS P99 RATIO RAW
+read -ra P <<<"$PATHS"
 for r in $(seq "$ROUNDS"); do
 	for mode in keepalive close; do
-		for p in $PATHS; do
+		# this round's order: the list rotated by the round number
+		order=("${P[@]:$(((r - 1) % ${#P[@]}))}" "${P[@]:0:$(((r - 1) % ${#P[@]}))}")
+		for p in "${order[@]}"; do
 			read -r rps p99 < <(measure "$p" "$mode")
+			RAW[$p,$mode,$r]=$rps
 			RPS[$p,$mode]="${RPS[$p,$mode]:-} $rps"
 			P99[$p,$mode]="${P99[$p,$mode]:-} $p99"
-			[ "$p" = direct ] && direct=$rps
-			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $(awk -v a="$rps" -v b="$direct" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 			printf 'round %d %-9s %-10s %10.0f req/s  p99 %7.2f ms\n' "$r" "$mode" "$p" "$rps" "$p99" >&2
+		done
+		for p in $PATHS; do
+			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $(awk -v a="${RAW[$p,$mode,$r]}" \
+				-v b="${RAW[direct,$mode,$r]}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 		done
 	done
 done
 
 echo
 echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds, medians"
+echo "sluice's TC halves: $(grep -o "reverse at egress ([a-z]*)" "$WORK/agent.log" | head -1 | tr -d '()' | sed 's/.* //')"
 echo "backend: nginx, 1 worker; every path splits 90/10 between two ports of it"
-printf '%-10s %-10s %12s %10s %14s\n' mode path "req/s" "p99 ms" "ratio direct"
+printf '%-10s %-10s %12s %10s %14s   %s\n' mode path "req/s" "p99 ms" "ratio direct" "ratios by round"
 for mode in keepalive close; do
 	for p in $PATHS; do
 		# shellcheck disable=SC2086
-		printf '%-10s %-10s %12.0f %10.2f %14.3f\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
-			"$(median ${P99[$p,$mode]})" "$(median ${RATIO[$p,$mode]})"
+		printf '%-10s %-10s %12.0f %10.2f %14.3f   %s\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
+			"$(median ${P99[$p,$mode]})" "$(median ${RATIO[$p,$mode]})" "${RATIO[$p,$mode]# }"
 	done
 done
 

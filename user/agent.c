@@ -99,6 +99,9 @@ static void agent_usage(FILE *f)
 		"      --run-dir DIR       control socket (default %s)\n"
 		"      --listen ADDR:PORT  /metrics and /healthz (default %s; none: off)\n"
 		"      --ct-flows N        conntrack capacity in flows (default %d)\n"
+		"      --tc-api API        how the TC halves attach: tcx (links, Linux 6.6+),\n"
+		"                          clsact (cls_bpf filters) or auto: tcx where the\n"
+		"                          kernel has it (default)\n"
 		"      --udp-timeout DUR   idle time after which a UDP flow is steered anew\n"
 		"                          (default 30s; 250ms, 2s, 1m ...)\n"
 		"      --failsafe-after DUR  when the agent has been silent this long, rollouts\n"
@@ -106,7 +109,7 @@ static void agent_usage(FILE *f)
 		"                          (default 30s; 0: never)\n"
 		"      --no-accounting     leave request accounting out of the datapath\n"
 		"      --detach-on-exit    on SIGINT/SIGTERM detach and unpin everything\n"
-		"      --cleanup           do not run: remove sluice's TC filters and XDP programs\n"
+		"      --cleanup           do not run: remove sluice's TC and XDP attachments\n"
 		"                          (from --iface, or every interface) and its pins under\n"
 		"                          --bpffs, and exit\n"
 		"  -v, --verbose           debug messages, libbpf's included\n"
@@ -118,7 +121,7 @@ static void agent_usage(FILE *f)
 static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 {
 	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH, O_LISTEN, O_FAILSAFE,
-	       O_CLEANUP };
+	       O_CLEANUP, O_TC_API };
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
@@ -130,6 +133,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		{ "failsafe-after", required_argument, NULL, O_FAILSAFE },
 		{ "cleanup", no_argument, NULL, O_CLEANUP },
 		{ "ct-flows", required_argument, NULL, O_CT },
+		{ "tc-api", required_argument, NULL, O_TC_API },
 		{ "udp-timeout", required_argument, NULL, O_UDP },
 		{ "no-accounting", no_argument, NULL, O_NOACCT },
 		{ "detach-on-exit", no_argument, NULL, O_DETACH },
@@ -194,6 +198,19 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 				return -EINVAL;
 			}
 			o->dp.ct_flows = (uint32_t)v;
+			break;
+		case O_TC_API:
+			if (!strcmp(optarg, "auto")) {
+				o->dp.tc_api = DP_TC_AUTO;
+			} else if (!strcmp(optarg, "tcx")) {
+				o->dp.tc_api = DP_TC_TCX;
+			} else if (!strcmp(optarg, "clsact")) {
+				o->dp.tc_api = DP_TC_CLSACT;
+			} else {
+				fprintf(stderr, "sluice agent: --tc-api: %s is not auto, tcx or "
+						"clsact\n", optarg);
+				return -EINVAL;
+			}
 			break;
 		case O_UDP:
 			if (spec_duration_ms(optarg, &ms) || ms == 0) {
@@ -672,7 +689,7 @@ int do_agent(int argc, char **argv)
 		int filters, pins;
 
 		dp_cleanup(a.o.pin_root, a.o.ifaces, &filters, &pins);
-		printf("removed %d TC filter(s) and %d pinned map(s) under %s\n", filters, pins,
+		printf("removed %d attachment(s) and %d pinned map(s) under %s\n", filters, pins,
 		       a.o.pin_root);
 		return EXIT_OK;
 	}

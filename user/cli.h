@@ -30,6 +30,7 @@ int do_retry(int argc, char **argv);
 int do_set_weight(int argc, char **argv);
 int do_history(int argc, char **argv);
 int do_drill(int argc, char **argv);
+int do_hooks(int argc, char **argv);
 
 /** cli_error() - an error for a person, or {"error": ...} in JSON mode. */
 void cli_error(bool json, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

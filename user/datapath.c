@@ -21,12 +21,21 @@
 #include "log.h"
 #include "sluice/datapath.h"
 #include "steer.skel.h"
+#include "tcx.h"
 
 int dp_nr_cpus(void)
 {
 	int n = libbpf_num_possible_cpus();
 
 	return n > 0 ? n : 1;
+}
+
+static bool tcx_device_exists(int ifindex, void *arg)
+{
+	char name[IF_NAMESIZE];
+
+	(void)arg;
+	return if_indextoname(ifindex, name) != NULL;
 }
 
 static void maps_reset(struct dp_maps *m)
@@ -74,11 +83,14 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 
 	memset(dp, 0, sizeof(*dp));
 	maps_reset(&dp->maps);
+	dp->tc_api = opts->tc_api;
 	if (snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", root) >= (int)sizeof(dp->pin_root))
 		return -ENAMETOOLONG;
 	err = bpffs_prepare(dp->pin_root);
 	if (err)
 		return err;
+	/* links of devices deleted while no agent ran: the kernel detached them */
+	tcx_sweep(dp->pin_root, tcx_device_exists, NULL);
 
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = dp->pin_root);
 	skel = steer_bpf__open_opts(&oo);
@@ -172,6 +184,72 @@ static void tc_detach_one(int ifindex, enum bpf_tc_attach_point where)
 	bpf_tc_detach(&hook, &to);
 }
 
+/* Is the program in our cls_bpf slot (handle, priority) one of sluice's? */
+static bool tc_slot_is_ours(int ifindex, enum bpf_tc_attach_point where)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = DP_TC_HANDLE, .priority = DP_TC_PRIORITY);
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd;
+	bool ours;
+
+	if (bpf_tc_query(&hook, &to))
+		return false;
+	fd = bpf_prog_get_fd_by_id(to.prog_id);
+	if (fd < 0)
+		return false;
+	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) && !strncmp(info.name, "sl_tc_", 6);
+	close(fd);
+	return ours;
+}
+
+/*
+ * One half at one of @h's TC hooks, through tcx or clsact as this datapath
+ * does. The first attach of an AUTO datapath finds out which the kernel
+ * has. Moving from one API to the other (a kernel upgrade, --tc-api) takes
+ * the other's attachment of ours off once the new one runs: a packet seen
+ * by both in between is rewritten once, the second half finding no VIP.
+ */
+static int hook_attach(struct datapath *dp, struct dp_hook *h, bool egress, int prog_fd)
+{
+	enum bpf_tc_attach_point where = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+	int err;
+
+	if (dp->tc_api != DP_TC_CLSACT) {
+		err = tcx_attach(dp->pin_root, h->ifindex, egress, prog_fd, &h->tcx_fd[egress]);
+		if (!err) {
+			if (dp->tc_api == DP_TC_AUTO)
+				log_info("attaching through tcx links (pinned under %s)\n", dp->pin_root);
+			dp->tc_api = DP_TC_TCX;
+			if (tc_slot_is_ours(h->ifindex, where))
+				tc_detach_one(h->ifindex, where);
+			return 0;
+		}
+		if (err != -EOPNOTSUPP || dp->tc_api == DP_TC_TCX) {
+			if (err == -EOPNOTSUPP)
+				log_warn("kernel lacks tcx (Linux 6.6+); --tc-api clsact works "
+					 "without\n");
+			return err;
+		}
+		log_info("kernel lacks tcx (Linux 6.6+): attaching through clsact and cls_bpf\n");
+		dp->tc_api = DP_TC_CLSACT;
+	}
+	err = tc_attach_one(h->ifindex, where, prog_fd);
+	if (!err)
+		tcx_release(dp->pin_root, h->ifindex, egress, &h->tcx_fd[egress]);
+	return err;
+}
+
+/* Take one half off @h's hook; a deleted device (@gone) took it with it. */
+static void hook_detach(struct datapath *dp, struct dp_hook *h, bool egress, bool gone)
+{
+	if (h->tcx_fd[egress] >= 0)
+		tcx_release(dp->pin_root, h->ifindex, egress, &h->tcx_fd[egress]);
+	else if (!gone)
+		tc_detach_one(h->ifindex, egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+}
+
 int dp_attach(struct datapath *dp, const char *ifname)
 {
 	int ifindex = if_nametoindex(ifname);
@@ -185,9 +263,17 @@ int dp_attach(struct datapath *dp, const char *ifname)
 	return dp_attach_ifindex(dp, ifname, ifindex);
 }
 
+static void hook_init(struct dp_hook *h, const char *ifname, int ifindex)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
+	h->ifindex = ifindex;
+	h->tcx_fd[0] = h->tcx_fd[1] = -1;
+}
+
 int dp_attach_ifindex(struct datapath *dp, const char *ifname, int ifindex)
 {
-	struct dp_hook *h = NULL;
+	struct dp_hook *h = NULL, fresh;
 	int err;
 
 	/* Attached already (a rename within the pattern): replace in place, keep one hook. */
@@ -198,23 +284,28 @@ int dp_attach_ifindex(struct datapath *dp, const char *ifname, int ifindex)
 		log_warn("%s: more than %d interfaces\n", ifname, DP_MAX_IFACES);
 		return -E2BIG;
 	}
-	err = tc_attach_one(ifindex, BPF_TC_INGRESS, bpf_program__fd(dp->skel->progs.sl_tc_forward));
+	if (!h) {
+		hook_init(&fresh, ifname, ifindex);
+		h = &fresh;
+	}
+	err = hook_attach(dp, h, false, bpf_program__fd(dp->skel->progs.sl_tc_forward));
 	if (err) {
 		log_warn("attaching the forward half to %s ingress: %s\n", ifname, strerror(-err));
 		return err;
 	}
-	err = tc_attach_one(ifindex, BPF_TC_EGRESS, bpf_program__fd(dp->skel->progs.sl_tc_reverse));
+	err = hook_attach(dp, h, true, bpf_program__fd(dp->skel->progs.sl_tc_reverse));
 	if (err) {
 		log_warn("attaching the reverse half to %s egress: %s\n", ifname, strerror(-err));
-		tc_detach_one(ifindex, BPF_TC_INGRESS);
+		hook_detach(dp, h, false, false);
 		return err;
 	}
-	if (!h)
+	if (h == &fresh) {
 		h = &dp->hooks[dp->n_hooks++];
+		*h = fresh;
+	}
 	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
-	h->ifindex = ifindex;
-	log_info("attached to %s (ifindex %d): forward at ingress, reverse at egress\n", ifname,
-		 ifindex);
+	log_info("attached to %s (ifindex %d): forward at ingress, reverse at egress (%s)\n",
+		 ifname, ifindex, dp->tc_api == DP_TC_TCX ? "tcx" : "clsact");
 	return 0;
 }
 
@@ -223,11 +314,12 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach)
 	for (int i = 0; i < dp->n_hooks; i++) {
 		if (dp->hooks[i].ifindex != ifindex)
 			continue;
-		/* A deleted interface took its filters with it; a renamed one keeps them. */
-		if (detach) {
-			tc_detach_one(ifindex, BPF_TC_INGRESS);
-			tc_detach_one(ifindex, BPF_TC_EGRESS);
-		}
+		/*
+		 * A deleted interface took its filters and links with it (only the
+		 * links' pins are left to remove); a renamed one keeps them.
+		 */
+		hook_detach(dp, &dp->hooks[i], false, !detach);
+		hook_detach(dp, &dp->hooks[i], true, !detach);
 		log_info("%s %s (ifindex %d)\n", detach ? "detached from" : "forgot",
 			 dp->hooks[i].ifname, ifindex);
 		dp->hooks[i] = dp->hooks[--dp->n_hooks];
@@ -259,18 +351,19 @@ int dp_attach_xdp(struct datapath *dp, const char *ifname)
 		log_warn("attaching the forward half to %s as XDP: %s\n", ifname, strerror(-err));
 		return err;
 	}
-	err = tc_attach_one(ifindex, BPF_TC_EGRESS, bpf_program__fd(dp->skel->progs.sl_tc_reverse));
+	h = &dp->hooks[dp->n_hooks];
+	hook_init(h, ifname, ifindex);
+	err = hook_attach(dp, h, true, bpf_program__fd(dp->skel->progs.sl_tc_reverse));
 	if (err) {
 		log_warn("attaching the reverse half to %s egress: %s\n", ifname, strerror(-err));
 		bpf_xdp_detach(ifindex, flags, NULL);
 		return err;
 	}
-	h = &dp->hooks[dp->n_hooks++];
-	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
-	h->ifindex = ifindex;
+	dp->n_hooks++;
 	h->xdp_flags = flags;
-	log_info("attached to %s (ifindex %d): forward as XDP in %s mode, reverse at TC egress\n",
-		 ifname, ifindex, flags == XDP_FLAGS_DRV_MODE ? "native" : "generic");
+	log_info("attached to %s (ifindex %d): forward as XDP in %s mode, reverse at TC egress "
+		 "(%s)\n", ifname, ifindex, flags == XDP_FLAGS_DRV_MODE ? "native" : "generic",
+		 dp->tc_api == DP_TC_TCX ? "tcx" : "clsact");
 	return 0;
 }
 
@@ -279,8 +372,8 @@ void dp_detach(struct datapath *dp)
 	for (int i = 0; i < dp->n_hooks; i++) {
 		if (dp->hooks[i].xdp_flags)
 			bpf_xdp_detach(dp->hooks[i].ifindex, dp->hooks[i].xdp_flags, NULL);
-		tc_detach_one(dp->hooks[i].ifindex, BPF_TC_INGRESS);
-		tc_detach_one(dp->hooks[i].ifindex, BPF_TC_EGRESS);
+		hook_detach(dp, &dp->hooks[i], false, false);
+		hook_detach(dp, &dp->hooks[i], true, false);
 		log_info("detached from %s\n", dp->hooks[i].ifname);
 	}
 	dp->n_hooks = 0;
@@ -302,6 +395,11 @@ void dp_unpin(struct datapath *dp)
 
 void dp_destroy(struct datapath *dp)
 {
+	/* the links stay attached through their pins */
+	for (int i = 0; i < dp->n_hooks; i++)
+		for (int w = 0; w < 2; w++)
+			if (dp->hooks[i].tcx_fd[w] >= 0)
+				close(dp->hooks[i].tcx_fd[w]);
 	steer_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 }
@@ -420,24 +518,12 @@ out:
 	return err;
 }
 
-/* Is the program in our TC slot (handle, priority) one of sluice's? */
-static bool tc_slot_is_ours(int ifindex, enum bpf_tc_attach_point where)
+/* tcx_sweep()'s filter for --cleanup: the links of interfaces not listed stay. */
+static bool tcx_not_listed(int ifindex, void *arg)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
-	LIBBPF_OPTS(bpf_tc_opts, to, .handle = DP_TC_HANDLE, .priority = DP_TC_PRIORITY);
-	struct bpf_prog_info info = { 0 };
-	__u32 len = sizeof(info);
-	int fd;
-	bool ours;
+	char name[IF_NAMESIZE];
 
-	if (bpf_tc_query(&hook, &to))
-		return false;
-	fd = bpf_prog_get_fd_by_id(to.prog_id);
-	if (fd < 0)
-		return false;
-	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) && !strncmp(info.name, "sl_tc_", 6);
-	close(fd);
-	return ours;
+	return if_indextoname(ifindex, name) && !iface_listed(arg, name);
 }
 
 int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins)
@@ -482,6 +568,8 @@ int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins
 		}
 	}
 	if_freenameindex(all);
+	/* tcx links go with their pins; those of devices gone are only pins by now */
+	*filters += tcx_sweep(pin_root, ifaces ? tcx_not_listed : NULL, (void *)ifaces);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[PATH_MAX];
 

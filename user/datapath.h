@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The datapath as user space sees it: load the steering programs with their
- * maps pinned under a pin root, attach them to interfaces with TC, and open
- * the pinned maps again from any process (the CLI, the tests) by path.
+ * maps pinned under a pin root, attach them to interfaces at TC (tcx links,
+ * or clsact and cls_bpf before Linux 6.6) or XDP, and open the pinned maps
+ * again from any process (the CLI, the tests) by path.
  */
 #ifndef SLUICE_USER_DATAPATH_H
 #define SLUICE_USER_DATAPATH_H
@@ -19,7 +20,7 @@
 #define DP_MAX_IFACES 1024 /* a node runs 110 pods by default; each has a veth */
 #define DP_DEFAULT_CT_FLOWS 131072
 
-/* TC filter identity: ours to replace and remove, nobody else's. */
+/* cls_bpf filter identity: ours to replace and remove, nobody else's. */
 #define DP_TC_HANDLE 0x51ce
 #define DP_TC_PRIORITY 1
 
@@ -39,10 +40,18 @@ struct dp_maps {
 	int revnat;
 };
 
+/* How the TC halves are attached. */
+enum dp_tc_api {
+	DP_TC_AUTO, /* tcx where the kernel has it (6.6+), else clsact */
+	DP_TC_TCX, /* tcx links, pinned under the pin root */
+	DP_TC_CLSACT, /* cls_bpf filters (handle DP_TC_HANDLE, priority DP_TC_PRIORITY) */
+};
+
 struct dp_hook {
 	char ifname[IF_NAMESIZE];
 	int ifindex;
 	int xdp_flags; /* XDP forward half attached in this mode (0: TC forward half) */
+	int tcx_fd[2]; /* ingress and egress tcx links; -1: none (clsact, or XDP ingress) */
 };
 
 struct dp_opts {
@@ -50,6 +59,7 @@ struct dp_opts {
 	uint32_t ct_flows; /* conntrack capacity in flows; 0: DP_DEFAULT_CT_FLOWS */
 	uint64_t udp_timeout_ns; /* 0: SL_CT_DEFAULT_UDP_TIMEOUT_NS */
 	bool no_accounting; /* leave request accounting out of the programs */
+	enum dp_tc_api tc_api;
 };
 
 struct steer_bpf;
@@ -58,6 +68,7 @@ struct datapath {
 	struct steer_bpf *skel;
 	struct dp_maps maps;
 	char pin_root[PATH_MAX];
+	enum dp_tc_api tc_api; /* AUTO until the first attach finds out */
 	int n_hooks;
 	struct dp_hook hooks[DP_MAX_IFACES];
 };
@@ -84,19 +95,21 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach);
  * reverse half at its TC egress as usual. Logs which mode it got.
  */
 int dp_attach_xdp(struct datapath *dp, const char *ifname);
-/** dp_detach() - remove sluice's TC filters from every interface it attached to. */
+/** dp_detach() - remove sluice's programs from every interface it attached to. */
 void dp_detach(struct datapath *dp);
 /** dp_unpin() - remove the pinned maps and the pin root directory. */
 void dp_unpin(struct datapath *dp);
-/** dp_destroy() - close everything; pins and attachments are left as they are. */
+/** dp_destroy() - close everything; pins and attachments (tcx links pinned) stay. */
 void dp_destroy(struct datapath *dp);
 
 /**
- * dp_cleanup() - what `sluice agent --cleanup` does: remove sluice's TC
- * filters (our handle and priority, and only where a sl_tc_* program sits)
- * from every interface, or those matching @ifaces (names or globs), and
- * sluice's pins under @pin_root, then the directory if it is empty.
- * clsact qdiscs stay: other tools may use them.
+ * dp_cleanup() - what `sluice agent --cleanup` does: remove sluice's
+ * attachments (tcx links pinned under @pin_root; cls_bpf filters with our
+ * handle and priority, and only where a sl_tc_* program sits; our XDP
+ * program) from every interface, or those matching @ifaces (names or
+ * globs), and sluice's pins under @pin_root, then the directory if it is
+ * empty. clsact qdiscs stay: other tools may use them.
+ * @filters: attachments removed; @pins: maps unpinned.
  */
 int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins);
 

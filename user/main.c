@@ -36,6 +36,7 @@ static const struct cmd cmds[] = {
 	{ "set-weight", do_set_weight, "hold the canary weight at PERCENT; pauses analysis" },
 	{ "drill", do_drill, "rehearse a rollback: time until the canary gets no traffic" },
 	{ "history", do_history, "every attempt: versions, steps, metrics, outcome" },
+	{ "hooks", do_hooks, "where sluice's programs run: tcx, cls_bpf and XDP per interface" },
 	{ "version", do_version, "print the version" },
 	{ "help", do_help, "this list" },
 };

@@ -38,6 +38,14 @@
 #define SL_WEIGHT_MAX 10000 /* weights are basis points: 10000 = 100% */
 #define SL_BUCKETS 10000 /* client affinity hashes clients into this many buckets */
 
+/*
+ * The TC halves' verdict for every packet they let through, rewritten or
+ * not: TC_ACT_UNSPEC, which tcx calls TCX_NEXT. The next program at the
+ * same hook (another tool's tcx program or cls_bpf filter) still sees the
+ * packet, where TC_ACT_OK would end the hook there.
+ */
+#define SL_TC_PASS (-1)
+
 /* Versions of a rollout. */
 enum sl_version {
 	SL_PRIMARY = 0,

@@ -188,12 +188,12 @@ int main(void)
 		int verdict = run(prog, in, len, out, &olen);
 		struct view v;
 
-		if (verdict == -EINVAL) {
+		if (verdict == RUN_ERR(-EINVAL)) {
 			refused++; /* shorter than the test runner accepts */
 			continue;
 		}
 		runs++;
-		if (verdict != TC_ACT_OK) {
+		if (verdict != SL_TC_PASS) {
 			dropped++;
 			continue;
 		}

@@ -35,7 +35,7 @@ static void test_basic_family(const char *fam, const char *vip, const char *clie
 	want = in;
 	want.dst = p1;
 	want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want),
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want),
 	       "%s %s: first packet to VIP at weight 0 is DNATed to the primary, checksums right",
 	       fam, pname);
 
@@ -52,7 +52,7 @@ static void test_basic_family(const char *fam, const char *vip, const char *clie
 	want = in;
 	want.dst = p1;
 	want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want),
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want),
 	       "%s %s: established flow keeps its primary backend at weight 10000", fam, pname);
 
 	/* Reply from the backend: source becomes the VIP again. */
@@ -61,12 +61,12 @@ static void test_basic_family(const char *fam, const char *vip, const char *clie
 	want = in;
 	want.src = vip;
 	want.sport = 80;
-	tap_ok(expect(rev_fd, &in, TC_ACT_OK, &want),
+	tap_ok(expect(rev_fd, &in, SL_TC_PASS, &want),
 	       "%s %s: reply gets the VIP:port back as its source, checksums right", fam, pname);
 
 	/* The same reply shape from a port nobody connected from: untouched. */
 	in.dport = 40001;
-	tap_ok(expect(rev_fd, &in, TC_ACT_OK, NULL),
+	tap_ok(expect(rev_fd, &in, SL_TC_PASS, NULL),
 	       "%s %s: a pod's packet outside any steered flow is untouched", fam, pname);
 
 	/* A new flow now goes to the canary. */
@@ -75,7 +75,7 @@ static void test_basic_family(const char *fam, const char *vip, const char *clie
 	want = in;
 	want.dst = c1;
 	want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want), "%s %s: new flow at weight 10000 goes to canary",
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want), "%s %s: new flow at weight 10000 goes to canary",
 	       fam, pname);
 
 	after = sum_stats(pid);
@@ -133,9 +133,9 @@ static void test_untouched(void)
 	steering_apply(&dp.maps, &c, 5000, NULL);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		tap_ok(expect(fwd_fd, &cases[i].d, TC_ACT_OK, NULL), "untouched: %s",
+		tap_ok(expect(fwd_fd, &cases[i].d, SL_TC_PASS, NULL), "untouched: %s",
 		       cases[i].desc);
-		tap_ok(expect(rev_fd, &cases[i].d, TC_ACT_OK, NULL), "untouched by reverse: %s",
+		tap_ok(expect(rev_fd, &cases[i].d, SL_TC_PASS, NULL), "untouched by reverse: %s",
 		       cases[i].desc);
 	}
 
@@ -189,16 +189,16 @@ static void test_headers(void)
 		steering_apply(&dp.maps, &c, 0, NULL);
 	}
 	in.dport = 443;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want), "v4 with IP options is steered correctly");
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want), "v4 with IP options is steered correctly");
 	in = (struct pkt_desc){ .src = CLIENT6, .dst = VIP6, .sport = 3000, .dport = 443,
 				.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN, .ext = PKT_EXT_HOPOPTS };
 	want = in;
 	want.dst = P1_6, want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want), "v6 with a hop-by-hop header is steered");
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want), "v6 with a hop-by-hop header is steered");
 	in.sport = 3001, in.ext = PKT_EXT_DSTOPTS_2, in.payload = 50;
 	want = in;
 	want.dst = P1_6, want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want),
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want),
 	       "v6 with hop-by-hop and destination options is steered");
 }
 
@@ -213,7 +213,7 @@ static void test_udp_zero_csum(void)
 				.proto = IPPROTO_UDP, .udp_no_csum = true, .payload = 12 };
 	want = in;
 	want.dst = P1_4, want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want), "v4 UDP without checksum keeps checksum 0");
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want), "v4 UDP without checksum keeps checksum 0");
 }
 
 /* Count canary picks among @n new flows from distinct source ports. */
@@ -424,15 +424,15 @@ static void test_teardown_and_udp_timeout(void)
 			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_FIN | PKT_TCP_ACK };
 	run(rev_fd, b, pkt_build(b, &d), o, &olen);
 	d.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
-	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL),
+	tap_ok(expect(rev_fd, &d, SL_TC_PASS, NULL),
 	       "a pod's SYN-ACK on an ended flow's tuple (a direct connection) is untouched");
 	d.tcp_flags = PKT_TCP_ACK;
-	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL), "...and so is the rest of that connection");
+	tap_ok(expect(rev_fd, &d, SL_TC_PASS, NULL), "...and so is the rest of that connection");
 
 	/* A late reply from the old backend after the port moved to another one. */
 	d = (struct pkt_desc){ .src = C1_4, .dst = CLIENT4, .sport = 8080, .dport = 4000,
 			       .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK };
-	tap_ok(expect(rev_fd, &d, TC_ACT_OK, NULL),
+	tap_ok(expect(rev_fd, &d, SL_TC_PASS, NULL),
 	       "a reply from the previous backend, once the port moved on, is untouched");
 }
 
@@ -480,7 +480,7 @@ static void test_backend_added(void)
 				.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 10 };
 	want = in;
 	want.dst = "198.18.1.20", want.dport = 8080;
-	tap_ok(expect(fwd_fd, &in, TC_ACT_OK, &want) && id_before == id_after,
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want) && id_before == id_after,
 	       "the established flow keeps its backend (and its backend id %u)", id_after);
 	{
 		int seen[3] = { 0 };
@@ -519,7 +519,7 @@ static void test_no_backend(void)
 	make_canary(&c, "nocanary", VIP4, 4000, IPPROTO_TCP, P1_4, NULL);
 	steering_apply(&dp.maps, &c, SL_WEIGHT_MAX, NULL);
 	want.dst = P1_4, want.dport = 8080;
-	tap_ok(expect(fwd_fd, &d, TC_ACT_OK, &want),
+	tap_ok(expect(fwd_fd, &d, SL_TC_PASS, &want),
 	       "weight 10000 with no canary backend falls back to primary");
 }
 
@@ -590,7 +590,7 @@ static void test_icmp_errors(void)
 				      .proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN };
 		uint8_t q[PKT_MAX], want_q[PKT_MAX], in[PKT_MAX], out[PKT_MAX], ref[PKT_MAX];
 		size_t qlen, len, icmp = 14 + (v6 ? 40 : 20);
-		uint32_t olen;
+		uint32_t olen = 0;
 		uint8_t a[16];
 		bool ok;
 
@@ -607,7 +607,7 @@ static void test_icmp_errors(void)
 		len = icmp_error(in, v6, q, qlen, 200);
 		icmp_error(ref, v6, want_q, qlen, 200);
 
-		ok = run(rev_fd, in, len, out, &olen) == TC_ACT_OK && olen == len;
+		ok = run(rev_fd, in, len, out, &olen) == SL_TC_PASS && olen == len;
 		tap_ok(ok && !memcmp(out + icmp + 8, ref + icmp + 8, len - icmp - 8),
 		       "%s ICMP error about a steered flow: the quoted packet gets the VIP and port "
 		       "back, its checksums right", fam);
@@ -618,7 +618,7 @@ static void test_icmp_errors(void)
 		/* the same error quoting a pod nobody steered to: untouched */
 		inet_pton(v6 ? AF_INET6 : AF_INET, v6 ? "fd00:5c:7::7" : "198.18.7.7", a);
 		memcpy(in + icmp + 8 + (v6 ? 24 : 16), a, v6 ? 16 : 4);
-		ok = run(rev_fd, in, len, out, &olen) == TC_ACT_OK;
+		ok = run(rev_fd, in, len, out, &olen) == SL_TC_PASS;
 		tap_ok(ok && !memcmp(in, out, len), "%s ICMP error about another flow is untouched",
 		       fam);
 	}
@@ -653,7 +653,7 @@ static void test_shared_backend(void)
 		want = in;
 		want.src = vips[i];
 		want.sport = 80;
-		tap_ok(expect(rev_fd, &in, TC_ACT_OK, &want),
+		tap_ok(expect(rev_fd, &in, SL_TC_PASS, &want),
 		       "a pod behind two VIPs: the reply of the flow to %s gets %s back", vips[i],
 		       vips[i]);
 	}
@@ -708,7 +708,7 @@ static void test_xdp(void)
 					.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 9 };
 		want = in;
 		want.src = vip, want.sport = 80;
-		tap_ok(expect(rev_fd, &in, TC_ACT_OK, &want),
+		tap_ok(expect(rev_fd, &in, SL_TC_PASS, &want),
 		       "%s XDP: the reply, at TC egress, gets the VIP back (one conntrack)", fam);
 		in = (struct pkt_desc){ .src = client, .dst = v6 ? "fd00:5c:9::9" : "198.18.9.9",
 					.sport = 1, .dport = 80, .proto = IPPROTO_UDP, .payload = 20 };

@@ -163,6 +163,19 @@ start_agent() {
 	return 1
 }
 
+# hooks_of DEV: sluice's programs at DEV in the node, "HOOK API PROGRAM" per line, as
+# the kernel reports them (`sluice hooks`: tcx, cls_bpf or XDP, whichever is in use)
+hooks_of() {
+	in_node "$SLUICE" hooks --json "$1" 2>/dev/null |
+		jq -r '.[] | select(.program | startswith("sl_")) | "\(.hook) \(.api) \(.program)"'
+}
+# attached DEV: both TC halves run at DEV
+attached() {
+	local h
+	h=$(hooks_of "$1")
+	echo "$h" | grep -q "^ingress .* sl_tc_forward$" && echo "$h" | grep -q "^egress .* sl_tc_reverse$"
+}
+
 stop_agent() {
 	[ -n "${AGENT_PID:-}" ] || return 0
 	kill -TERM "$AGENT_PID" 2>/dev/null

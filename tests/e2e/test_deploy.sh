@@ -534,8 +534,6 @@ PY
 	in_node curl -s --max-time 2 "http://$listen/metrics" | grep -q '^sluice_'
 	ok $? "the scrape's GET /metrics on $listen serves sluice_ metrics"
 
-	attached() { in_node tc filter show dev "$1" ingress 2>/dev/null | grep -q sl_tc_forward &&
-		in_node tc filter show dev "$1" egress 2>/dev/null | grep -q sl_tc_reverse; }
 	local matched=0 unmatched=0 d
 	for d in lxc0a eth0; do attached "$d" || matched=1; done
 	for d in ens5 p1 c1; do attached "$d" && unmatched=1; done
@@ -597,8 +595,7 @@ PY
 	in_node "$SLUICE" "${cl[@]}" >>"$WORK/cleanup.log" 2>&1
 	local left=0
 	for d in lxc0a eth0; do
-		in_node tc filter show dev "$d" ingress | grep -q sl_tc_ && left=1
-		in_node tc filter show dev "$d" egress | grep -q sl_tc_ && left=1
+		[ -n "$(hooks_of "$d")" ] && left=1
 	done
 	[ -e "$PIN_ROOT" ] && left=1
 	ok $left "cleanup.yaml's command removes every filter and the pins"

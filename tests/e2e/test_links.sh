@@ -49,13 +49,13 @@ ip -n "$(ns client9)" addr add 198.18.9.2/24 dev eth0
 ip -n "$(ns client9)" link set eth0 up
 ip -n "$(ns client9)" route add default via 198.18.9.1
 for i in $(seq 100); do
-	in_node tc filter show dev cli9 ingress 2>/dev/null | grep -q sl_tc_forward && break
+	attached cli9 && break
 	sleep 0.01
 done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-in_node tc filter show dev cli9 ingress | grep -q sl_tc_forward &&
-	in_node tc filter show dev cli9 egress | grep -q sl_tc_reverse
+attached cli9
 ok $? "the new interface cli9 is attached $ms ms after it was created"
+idx9=$(in_node ip -o link show cli9 | cut -d: -f1)
 [ "$ms" -lt 1000 ]
 ok $? "within a second ($ms ms)"
 before=$(sl status --json | jq '[.services[0] | (.primary.backends + .canary.backends)[] | .conns_opened] | add')
@@ -71,8 +71,9 @@ for i in $(seq 100); do grep -q "cli9" <(grep -E "forgot|detached" "$WORK/agent.
 grep -qE "(forgot|detached from) cli9" "$WORK/agent.log"
 ok $? "the agent forgot cli9 when it disappeared"
 kill -0 "$AGENT_PID" && ! in_node ip link show cli9 >/dev/null 2>&1 &&
-	! in_node bpftool net show 2>/dev/null | grep -q cli9
-ok $? "the agent runs on, nothing of cli9 is left (bpftool net show)"
+	! in_node bpftool net show 2>/dev/null | grep -q cli9 &&
+	[ ! -e "$PIN_ROOT/tcx_ingress_$idx9" ] && [ ! -e "$PIN_ROOT/tcx_egress_$idx9" ]
+ok $? "the agent runs on, nothing of cli9 is left (bpftool net show, no tcx pins of ifindex $idx9)"
 answers=$(in_ns client curl -s --max-time 2 "http://$VIP4/")
 case "$answers" in p1|c1) r=0 ;; *) r=1 ;; esac
 ok $r "the other client is still steered ($answers)"

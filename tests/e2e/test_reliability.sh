@@ -175,11 +175,25 @@ wait $ka
 [ "$(failed "$WORK/rm.json")" -eq 0 ]
 ok $? "no request failed while the backend left and came back"
 
-# 7. --cleanup removes sluice's filters and pins, and nothing else.
-# Another tool's BPF filter at another priority (the benchmark's do-nothing program).
+# 7. Another tool's BPF filter on the same interface (the benchmark's do-nothing
+# program, at another priority) still sees every packet: sluice passes what it
+# lets through on with TC_ACT_UNSPEC, not TC_ACT_OK, which would end the hook.
+# Then --cleanup removes sluice's attachments and pins, and nothing else.
 FOREIGN=/sys/fs/bpf/sluice-foreign-$$
+# (its own clsact: with tcx, sluice needs none)
+in_node tc qdisc add dev cli0 clsact 2>/dev/null
 bpftool prog loadall "$SLUICE_ROOT/.output/passthru.bpf.o" "$FOREIGN" >/dev/null 2>&1 &&
 	in_node tc filter add dev cli0 ingress prio 7 bpf da pinned "$FOREIGN/sl_tc_passthru"
+stats_were=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+runs() { bpftool prog show pinned "$FOREIGN/sl_tc_passthru" -j | jq '.run_cnt // 0'; }
+r0=$(runs)
+answered=$(for i in $(seq 20); do in_ns client curl -s --max-time 2 "http://$VIP4/"; done | grep -c .)
+r1=$(runs)
+sysctl -qw kernel.bpf_stats_enabled="$stats_were"
+# each request is at least 4 client packets (SYN, ACK, request, FIN) through cli0's ingress
+[ "$answered" -eq 20 ] && [ $((r1 - r0)) -ge 80 ]
+ok $? "another tool's filter after sluice's programs still runs on steered traffic ($((r1 - r0)) packets of 20 requests; $(hooks_of cli0 | head -1))"
 stop_agent
 out=$(in_node "$SLUICE" agent --cleanup --bpffs "$PIN_ROOT")
 left=$(in_node tc filter show dev cli0 ingress; in_node tc filter show dev cli0 egress)

@@ -153,25 +153,43 @@ ok $? "after the refused reload both rollouts still steer ($w services, got '$bo
 if command -v bpftool >/dev/null; then
 	bpftool map dump pinned "$PIN_ROOT/sl_services" 2>/dev/null | grep -q '"weight": 10000'
 	ok $? "bpftool dumps sl_services with field names (BTF)"
-	in_node bpftool net show dev cli0 2>/dev/null | grep -q sl_tc_forward
-	ok $? "bpftool net show names sl_tc_forward on cli0"
+	in_node bpftool net show dev cli0 >/dev/null 2>&1
+	ok $? "bpftool net show runs in the node"
 else
 	skip "bpftool inspection" "bpftool is not installed"
 fi
 
+attached cli0
+ok $? "sluice hooks: sl_tc_forward at cli0's ingress, sl_tc_reverse at its egress ($(hooks_of cli0 | tr '\n' ';'))"
+
 # SIGTERM: the agent goes, the datapath stays (attached, pinned, at its weights).
 stop_agent
-left=$(in_node tc filter show dev cli0 ingress)
 body=$(in_ns client curl -s --max-time 3 "http://$VIP4/")
-[ -n "$left" ] && [ -e "$PIN_ROOT/sl_services" ] && [ "$body" = c1 ]
+attached cli0 && [ -e "$PIN_ROOT/sl_services" ] && [ "$body" = c1 ]
 ok $? "SIGTERM: the agent exits, the datapath keeps steering without it (got '$body')"
 
-# A new agent adopts it; with --detach-on-exit it removes everything when it goes.
+# The TC API can change under a running datapath (a kernel upgrade, --tc-api): the
+# next agent attaches the other way and takes the old attachment off.
 spec "$WORK/spec/web.yaml" 100; sed -i '/^---$/d' "$WORK/spec/web.yaml"
+start_agent "$WORK/spec" --tc-api clsact
+h=$(hooks_of cli0 | sort | tr '\n' ';')
+body=$(in_ns client curl -s --max-time 3 "http://$VIP4/")
+[ "$h" = "egress cls_bpf sl_tc_reverse;ingress cls_bpf sl_tc_forward;" ] && [ "$body" = c1 ]
+ok $? "--tc-api clsact: cls_bpf filters in place of any tcx link, still steering ($h)"
+stop_agent
+
+# A new agent adopts it; with --detach-on-exit it removes everything when it goes.
 start_agent "$WORK/spec" --detach-on-exit
 ok $? "a new agent adopts the pinned datapath"
+h=$(hooks_of cli0 | sort | tr '\n' ';')
+if grep -q "attaching through tcx links" "$WORK/agent.log"; then
+	[ "$h" = "egress tcx sl_tc_reverse;ingress tcx sl_tc_forward;" ]
+	ok $? "back to tcx (the kernel has it): the cls_bpf filters are gone ($h)"
+else
+	skip "back to tcx" "this kernel has no tcx (Linux 6.6+): clsact throughout"
+fi
 stop_agent
-left=$(in_node tc filter show dev cli0 ingress; in_node tc filter show dev cli0 egress)
+left=$(hooks_of cli0; in_node tc filter show dev cli0 ingress; in_node tc filter show dev cli0 egress)
 [ -z "$left" ] && [ ! -e "$PIN_ROOT" ]
 ok $? "--detach-on-exit: the agent detached its filters and removed its pins"
 body=$(in_ns client curl -s --max-time 3 "http://198.18.3.2:8080/")

@@ -40,9 +40,12 @@ ok $? "agent attached the forward half to cli0 ($mode)"
 net=$(in_node bpftool net show dev cli0 2>/dev/null)
 xdp_id=$(echo "$net" | sed -n 's/^cli0.* \(driver\|generic\) id \([0-9]*\).*/\2/p')
 name=$(bpftool prog show id "${xdp_id:-0}" 2>/dev/null | grep -o "name [a-z_]*")
-[ "$name" = "name sl_xdp_forward" ] && echo "$net" | grep -q "clsact/egress sl_tc_reverse" &&
-	! echo "$net" | grep -q "sl_tc_forward"
-ok $? "bpftool: $name at XDP on cli0, sl_tc_reverse at TC egress, no TC forward half"
+[ "$name" = "name sl_xdp_forward" ]
+ok $? "bpftool: $name at XDP on cli0"
+h=$(hooks_of cli0)
+echo "$h" | grep -qE "^xdp (native|generic) sl_xdp_forward$" && echo "$h" | grep -q "^egress .* sl_tc_reverse$" &&
+	! echo "$h" | grep -q "sl_tc_forward"
+ok $? "sluice hooks: XDP forward half, TC reverse half, no TC forward half ($(echo "$h" | tr '\n' ';'))"
 
 in_ns client "$LOADGEN_BIN" --url "http://$VIP4/" --mode close --rate 400 --requests 1000 \
 	--duration 30 --json >"$WORK/xdp.json" 2>/dev/null
@@ -57,6 +60,6 @@ k=$(sl status --json | jq '[.services[0] | (.primary.backends + .canary.backends
 ok $? "the requests are counted by the XDP forward half and TC reverse half together ($k)"
 kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
 out=$(in_node "$SLUICE" agent --cleanup --bpffs "$PIN_ROOT" 2>&1)
-! in_node bpftool net show dev cli0 2>/dev/null | grep -q "sl_"
+! in_node bpftool net show dev cli0 2>/dev/null | grep -q "sl_" && [ -z "$(hooks_of cli0)" ]
 ok $? "--cleanup removes the XDP program too ($out)"
 tap_done
