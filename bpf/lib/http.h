@@ -98,7 +98,7 @@ static __always_inline void http_count_latency(__u32 backend_id, __u64 ns)
 
 /**
  * http_forward() - account a client -> backend segment with payload.
- * @e: the flow's forward entry.
+ * @e: the flow's conntrack entry.
  */
 static __always_inline void http_forward(void *ctx, bool xdp, const struct pkt *p,
 					 struct sl_ct_entry *e, struct sl_backend_stats *st)
@@ -126,7 +126,7 @@ static __always_inline void http_forward(void *ctx, bool xdp, const struct pkt *
 
 /**
  * http_reverse() - account a backend -> client segment that may carry a
- * response head. @fwd is the flow's forward entry, @h the payload's first
+ * response head. @fwd is the flow's conntrack entry, @h the payload's first
  * bytes.
  */
 static __always_inline void http_reverse(const struct pkt *p, struct sl_ct_entry *fwd,
