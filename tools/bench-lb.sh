@@ -15,9 +15,9 @@
 #   nftables    DNAT with numgen random
 #   HAProxy     TCP mode, weighted servers, on the node
 # wrk from the client namespace, keep-alive and new-connection (Connection:
-# close) modes. ROUNDS rounds, paths interleaved, each round starting one
-# path further on (no path always runs first, or right after direct); medians
-# of the per-round ratios to direct. Then the agent's own CPU and RSS with 100 rollouts at a
+# close) modes. Each path's run of DUR seconds sits between two runs of direct
+# and is compared with their mean; ROUNDS cycles of every path per mode, the
+# order rotated each cycle; medians and quartiles of those ratios. Then the agent's own CPU and RSS with 100 rollouts at a
 # 1 s interval.
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,8 +26,8 @@ cd "$(dirname "$0")/.."
 for t in wrk nginx haproxy nft iptables; do
 	command -v "$t" >/dev/null || { echo "bench-lb needs $t (make deps)" >&2; exit 1; }
 done
-ROUNDS=${ROUNDS:-5}
-DUR=${DUR:-5}
+ROUNDS=${ROUNDS:-9}
+DUR=${DUR:-2}
 CONNS=${CONNS:-32}
 # one client namespace per path: a path's connection-tracking leftovers (the
 # node's netfilter, HAProxy's sockets, sluice's conntrack) must not meet
@@ -98,7 +98,8 @@ CLUSTER_PIDS+=($!)
 # xdp-pass: the do-nothing XDP program of make bench, native, on clp's node side
 XDP_PASS_PIN=/sys/fs/bpf/sluice-bench-xdp-$$
 bpftool prog loadall .output/passthru.bpf.o "$XDP_PASS_PIN" >/dev/null
-ip -n "$(ns node)" link set dev clp xdpdrv pinned "$XDP_PASS_PIN/sl_xdp_passthru"
+# nsenter, not ip -n: that remounts /sys and would not see the pin
+in_node ip link set dev clp xdpdrv pinned "$XDP_PASS_PIN/sl_xdp_passthru"
 trap 'cluster_down; rm -rf "$XDP_PASS_PIN"' EXIT
 sleep 0.5
 
@@ -140,36 +141,59 @@ measure() { # PATH MODE
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
-declare -A RPS P99 RATIO RAW
-read -ra P <<<"$PATHS"
-for r in $(seq "$ROUNDS"); do
-	for mode in keepalive close; do
-		# this round's order: the list rotated by the round number
-		order=("${P[@]:$(((r - 1) % ${#P[@]}))}" "${P[@]:0:$(((r - 1) % ${#P[@]}))}")
+# quartiles Q1 median Q3 of the arguments
+quartiles() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+	function q(f,   i, k) { i = 1 + (NR - 1) * f; k = int(i); return a[k] + (i - k) * (a[k + 1] - a[k]) }
+	END { printf "%.3f %.3f %.3f", q(0.25), q(0.5), q(0.75) }'; }
+
+# Sandwiches: every path's run sits between two runs of direct, and its ratio is
+# to their mean, so the host's drift over the minutes of a bench (other guests on
+# the same cores) cancels out instead of landing on whichever path ran in a bad
+# moment. Each cycle runs every path once, the order rotated by the cycle.
+declare -A RPS P99 RATIO
+read -ra OTHERS <<<"${PATHS#direct }"
+for mode in keepalive close; do
+	for c in $(seq "$ROUNDS"); do
+		k=$(((c - 1) % ${#OTHERS[@]}))
+		order=("${OTHERS[@]:$k}" "${OTHERS[@]:0:$k}")
+		read -r before p99 < <(measure direct "$mode")
+		RPS[direct,$mode]="${RPS[direct,$mode]:-} $before"
+		P99[direct,$mode]="${P99[direct,$mode]:-} $p99"
 		for p in "${order[@]}"; do
 			read -r rps p99 < <(measure "$p" "$mode")
-			RAW[$p,$mode,$r]=$rps
 			RPS[$p,$mode]="${RPS[$p,$mode]:-} $rps"
 			P99[$p,$mode]="${P99[$p,$mode]:-} $p99"
-			printf 'round %d %-9s %-10s %10.0f req/s  p99 %7.2f ms\n' "$r" "$mode" "$p" "$rps" "$p99" >&2
-		done
-		for p in $PATHS; do
-			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $(awk -v a="${RAW[$p,$mode,$r]}" \
-				-v b="${RAW[direct,$mode,$r]}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+			read -r after dp99 < <(measure direct "$mode")
+			RPS[direct,$mode]="${RPS[direct,$mode]:-} $after"
+			P99[direct,$mode]="${P99[direct,$mode]:-} $dp99"
+			r=$(awk -v a="$rps" -v b="$before" -v d="$after" \
+				'BEGIN { printf "%.3f", (b + d > 0 ? 2 * a / (b + d) : 0) }')
+			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $r"
+			printf 'cycle %d %-9s %-10s %10.0f req/s  p99 %7.2f ms  ratio %s (direct %.0f, %.0f)\n' \
+				"$c" "$mode" "$p" "$rps" "$p99" "$r" "$before" "$after" >&2
+			before=$after
 		done
 	done
 done
 
 echo
-echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s, $ROUNDS interleaved rounds, medians"
+echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s; $ROUNDS cycles per mode, each"
+echo "path's run between two runs of direct; medians, and the ratios' quartiles"
 echo "sluice's TC halves: $(grep -o "reverse at egress ([a-z]*)" "$WORK/agent.log" | head -1 | tr -d '()' | sed 's/.* //')"
 echo "backend: nginx, 1 worker; every path splits 90/10 between two ports of it"
-printf '%-10s %-10s %12s %10s %14s   %s\n' mode path "req/s" "p99 ms" "ratio direct" "ratios by round"
+printf '%-10s %-10s %10s %8s %14s   %s\n' mode path "req/s" "p99 ms" "ratio direct" "ratio Q1-Q3"
 for mode in keepalive close; do
 	for p in $PATHS; do
+		if [ "$p" = direct ]; then
+			q="1.000 1.000 1.000"
+		else
+			# shellcheck disable=SC2086
+			q=$(quartiles ${RATIO[$p,$mode]})
+		fi
+		read -r q1 q2 q3 <<<"$q"
 		# shellcheck disable=SC2086
-		printf '%-10s %-10s %12.0f %10.2f %14.3f   %s\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
-			"$(median ${P99[$p,$mode]})" "$(median ${RATIO[$p,$mode]})" "${RATIO[$p,$mode]# }"
+		printf '%-10s %-10s %10.0f %8.2f %14s   %s-%s\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
+			"$(median ${P99[$p,$mode]})" "$q2" "$q1" "$q3"
 	done
 done
 
