@@ -217,6 +217,9 @@ static int hook_attach(struct datapath *dp, struct dp_hook *h, bool egress, int 
 	int err;
 
 	if (dp->tc_api != DP_TC_CLSACT) {
+		/* attached before (a rename): the pin holds the link, tcx_attach reopens it */
+		if (h->tcx_fd[egress] >= 0)
+			close(h->tcx_fd[egress]);
 		err = tcx_attach(dp->pin_root, h->ifindex, egress, prog_fd, &h->tcx_fd[egress]);
 		if (!err) {
 			if (dp->tc_api == DP_TC_AUTO)
