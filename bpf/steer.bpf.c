@@ -202,7 +202,9 @@ static __always_inline int forward(void *ctx, bool xdp)
 	ct_key_forward(&key, &p);
 	e = bpf_map_lookup_elem(&sl_ct, &key);
 	if (e) {
-		if (p.proto == IPPROTO_TCP) {
+		if (e->flags & SL_CT_F_EVICT) {
+			renew = true; /* moved off its backend by the agent */
+		} else if (p.proto == IPPROTO_TCP) {
 			renew = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN &&
 				ct_closed(e);
 		} else {

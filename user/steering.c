@@ -482,7 +482,8 @@ int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, ui
 		err = bpf_map_get_next_key(m->ct, &k, &next);
 		if (k.reserved || k.proto != key->proto || k.family != key->family ||
 		    k.dport != key->port || memcmp(&k.daddr, &key->vip, sizeof(k.daddr)) ||
-		    bpf_map_lookup_elem(m->ct, &k, &e) || e.version != version)
+		    bpf_map_lookup_elem(m->ct, &k, &e) || e.version != version ||
+		    (e.flags & SL_CT_F_EVICT))
 			continue;
 		if (n == cap) {
 			struct sl_ct_key *g;
@@ -497,8 +498,18 @@ int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, ui
 		}
 		doomed[n++] = k;
 	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(m->ct, &doomed[i]);
+	/*
+	 * Marked, not deleted: the client's next packet is steered anew, while an
+	 * answer the backend has in flight still finds the flow and goes back
+	 * from the VIP (deleted, it would reach the client from the pod's
+	 * address, be dropped, and leave that request hanging).
+	 */
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(m->ct, &doomed[i], &e))
+			continue;
+		e.flags |= SL_CT_F_EVICT;
+		bpf_map_update_elem(m->ct, &doomed[i], &e, BPF_EXIST);
+	}
 	free(doomed);
 	return (int)n;
 }

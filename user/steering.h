@@ -38,10 +38,12 @@ int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key,
 		      bool on);
 
 /**
- * steering_evict() - forget the flows of @key's VIP that run to @version.
- * Their next packets find no conntrack entry and are steered anew (to
- * primary after a rollback); a TCP connection's new backend answers with
- * RST, so the client reconnects, to primary. Return: flows evicted, or -errno.
+ * steering_evict() - move the flows of @key's VIP that run to @version off
+ * it: each entry is marked SL_CT_F_EVICT, and the client's next packet is
+ * steered anew (to primary after a rollback); a TCP connection's new
+ * backend answers with RST, so the client reconnects, to primary. Answers
+ * already in flight from the old backend still get the VIP back.
+ * Return: flows marked, or -errno.
  */
 int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, uint8_t version);
 

@@ -234,6 +234,11 @@ _Static_assert(sizeof(struct sl_revnat) == 8 + 20 * SL_REVNAT_VIPS, "sl_revnat l
 #define SL_CT_F_RST (1U << 2) /* either side sent RST */
 #define SL_CT_F_SEEN_REPLY (1U << 3) /* the backend answered the SYN */
 #define SL_CT_F_SYN_RETX (1U << 4) /* the client had to send its SYN again */
+/*
+ * Set by the agent (a rollback's reset): the client's next packet is steered
+ * anew, while the backend's answers already in flight still go back.
+ */
+#define SL_CT_F_EVICT (1U << 5)
 
 /* sl_ct_entry.http_flags: request accounting */
 #define SL_HTTP_F_PIPELINED (1U << 0) /* two requests were outstanding at once */

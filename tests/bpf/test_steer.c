@@ -682,6 +682,50 @@ static void test_shared_backend(void)
 	       "once one of those services is removed, the refused one fits");
 }
 
+/*
+ * A rollback's reset: the agent marks the canary's flows. The canary's
+ * answer already in flight still gets the VIP back; the client's next
+ * packet is steered anew, to primary.
+ */
+static void test_evict(void)
+{
+	const char *vip = "198.19.0.23";
+	struct spec_canary c;
+	struct sl_service_key key;
+	struct pkt_desc in, want;
+	char to[INET6_ADDRSTRLEN];
+	int n;
+
+	make_canary(&c, "evict", vip, 80, IPPROTO_TCP, P1_4, C1_4);
+	steering_apply(&dp.maps, &c, SL_WEIGHT_MAX, NULL);
+	steer_syn(CLIENT4, vip, 4800, 80, to, sizeof(to));
+	steering_key(&c, &key);
+	steering_set_weight(&dp.maps, &key, 0);
+	n = steering_evict(&dp.maps, &key, SL_CANARY);
+	tap_ok(!strcmp(to, C1_4) && n == 1, "reset: the canary's one flow is marked (%d, was on %s)",
+	       n, to);
+	in = (struct pkt_desc){ .src = C1_4, .dst = CLIENT4, .sport = 8080, .dport = 4800,
+				.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 20 };
+	want = in;
+	want.src = vip;
+	want.sport = 80;
+	tap_ok(expect(rev_fd, &in, SL_TC_PASS, &want),
+	       "reset: the canary's answer in flight still goes back from the VIP");
+	in = (struct pkt_desc){ .src = CLIENT4, .dst = vip, .sport = 4800, .dport = 80,
+				.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK, .payload = 20 };
+	want = in;
+	want.dst = P1_4;
+	want.dport = 8080;
+	tap_ok(expect(fwd_fd, &in, SL_TC_PASS, &want),
+	       "reset: the client's next packet goes to primary");
+	in = (struct pkt_desc){ .src = C1_4, .dst = CLIENT4, .sport = 8080, .dport = 4800,
+				.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_ACK };
+	tap_ok(expect(rev_fd, &in, SL_TC_PASS, NULL),
+	       "reset: once the flow moved, the canary's packets are no longer its");
+	tap_ok(steering_evict(&dp.maps, &key, SL_CANARY) == 0,
+	       "reset again: nothing left on the canary");
+}
+
 static void test_xdp(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -737,6 +781,7 @@ int main(void)
 	test_no_backend();
 	test_icmp_errors();
 	test_shared_backend();
+	test_evict();
 	test_xdp();
 	fixture_teardown();
 	return tap_done();
