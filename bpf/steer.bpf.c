@@ -23,6 +23,7 @@
 #include "lib/nat.h"
 #include "lib/http.h"
 #include "lib/icmp.h"
+#include "lib/rst.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -156,6 +157,7 @@ static __always_inline void track_forward(void *ctx, bool xdp, const struct pkt 
 enum fwd_verdict {
 	FWD_PASS, /* on to the stack, rewritten or not */
 	FWD_DROP,
+	FWD_RESET, /* turned into a reset to the client: back out where it came in */
 };
 
 /*
@@ -203,7 +205,16 @@ static __always_inline int forward(void *ctx, bool xdp)
 	e = bpf_map_lookup_elem(&sl_ct, &key);
 	if (e) {
 		if (e->flags & SL_CT_F_EVICT) {
-			renew = true; /* moved off its backend by the agent */
+			/*
+			 * Moved off its backend by the agent (a rollback's reset): a
+			 * TCP segment gets a reset back (rst.h says why), a SYN or
+			 * anything rst.h cannot answer is steered anew.
+			 */
+			if (!xdp && p.proto == IPPROTO_TCP && !(p.tcp_flags & SL_TCP_RST) &&
+			    (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) != SL_TCP_SYN &&
+			    rst_to_client(ctx, &p))
+				return FWD_RESET;
+			renew = true;
 		} else if (p.proto == IPPROTO_TCP) {
 			renew = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN &&
 				ct_closed(e);
@@ -264,7 +275,14 @@ static __always_inline int forward(void *ctx, bool xdp)
 SEC("tc")
 int sl_tc_forward(struct __sk_buff *skb)
 {
-	return forward(skb, false) == FWD_PASS ? SL_TC_PASS : TC_ACT_SHOT;
+	switch (forward(skb, false)) {
+	case FWD_PASS:
+		return SL_TC_PASS;
+	case FWD_RESET:
+		return bpf_redirect(skb->ifindex, 0);
+	default:
+		return TC_ACT_SHOT;
+	}
 }
 
 /*
@@ -275,6 +293,7 @@ int sl_tc_forward(struct __sk_buff *skb)
 SEC("xdp")
 int sl_xdp_forward(struct xdp_md *ctx)
 {
+	/* FWD_RESET is TC's alone: XDP steers a reset flow's packets anew */
 	return forward(ctx, true) == FWD_PASS ? XDP_PASS : XDP_DROP;
 }
 

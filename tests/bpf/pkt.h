@@ -37,6 +37,7 @@ struct pkt_desc {
 	int payload; /* bytes of payload after the L4 header */
 	const char *data; /* the payload's text; its length when payload is 0 */
 	uint32_t seq; /* TCP sequence number; 0x01020304 when 0 */
+	uint32_t ack; /* TCP acknowledgment number */
 };
 
 #define PKT_MAX 2048
@@ -167,6 +168,7 @@ static inline size_t pkt_build(uint8_t *buf, const struct pkt_desc *d)
 		uint32_t seq = d->seq ? d->seq : 0x01020304;
 
 		pkt_put16(buf + l4 + 4, seq >> 16), pkt_put16(buf + l4 + 6, seq & 0xffff);
+		pkt_put16(buf + l4 + 8, d->ack >> 16), pkt_put16(buf + l4 + 10, d->ack & 0xffff);
 		buf[l4 + 12] = 5 << 4;
 		buf[l4 + 13] = d->tcp_flags;
 		pkt_put16(buf + l4 + 14, 64240);

@@ -16,13 +16,6 @@ command -v jq >/dev/null || { skip "reliability end to end" "jq is not installed
 
 trap cluster_down EXIT
 cluster_up
-# The primaries keep no TIME_WAIT sockets. A canary connection that a reset
-# moves to a primary is meant to meet no socket there and get an RST; a
-# TIME_WAIT left on that primary by an earlier connection from the same
-# client port answers with an ACK instead, and that request hangs until the
-# client gives up (docs/reliability.md). Phase 1's thousands of
-# server-closed connections make such a collision likely in phase 3.
-for n in p1 p2; do in_ns $n sysctl -qw net.ipv4.tcp_max_tw_buckets=0; done
 start_backend p1 p1
 start_backend p2 p2
 start_backend c1 c1
