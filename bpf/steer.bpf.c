@@ -71,9 +71,9 @@ static __always_inline struct sl_backend_stats *backend_stats(__u32 backend_id)
  * A new flow: choose, remember it, count the connection. @old: the entry of
  * an ended flow on the same tuple (a client reusing its port), rewritten in
  * place rather than replaced: an insert into the LRU costs a node taken from
- * its lists and one given back, several times a lookup. A reply of the ended
- * flow racing with this sees the old backend or the new one, and the new one
- * only as a whole (the entry must name the replying backend).
+ * its lists and one given back, several times a lookup. A late reply of the
+ * ended flow racing with the rewrite is translated only while the entry
+ * still names its backend (ct_lookup_reply() compares address and port).
  */
 static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_service *svc,
 					  __u64 now, struct sl_ct_entry *old,
