@@ -153,8 +153,14 @@ ok $? "after the refused reload both rollouts still steer ($w services, got '$bo
 if command -v bpftool >/dev/null; then
 	bpftool map dump pinned "$PIN_ROOT/sl_services" 2>/dev/null | grep -q '"weight": 10000'
 	ok $? "bpftool dumps sl_services with field names (BTF)"
-	in_node bpftool net show dev cli0 >/dev/null 2>&1
-	ok $? "bpftool net show runs in the node"
+	# bpftool 7.1 shows cls_bpf filters by name; tcx links only as links of their program
+	fid=$(in_node "$SLUICE" hooks --json cli0 | jq -r '.[] | select(.program == "sl_tc_forward") | "\(.api) \(.id)"')
+	case "$fid" in
+	"cls_bpf "*) in_node bpftool net show dev cli0 2>/dev/null | grep -q sl_tc_forward ;;
+	"tcx "*) bpftool link show 2>/dev/null | grep -qE "prog ${fid#tcx }( |$)" ;;
+	*) false ;;
+	esac
+	ok $? "bpftool sees sl_tc_forward's attachment on cli0 ($fid)"
 else
 	skip "bpftool inspection" "bpftool is not installed"
 fi
