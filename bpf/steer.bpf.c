@@ -104,6 +104,7 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	fwd->flags = ct_teardown_flags(p, SL_CT_F_FIN_FWD);
 	fwd->version = version;
 	fwd->backend_id = backend_id;
+	fwd->sample_shift = (svc->flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS;
 
 	/* sl_revnat already lists this backend's VIPs: the agent writes it first. */
 	if (old) {
@@ -154,6 +155,33 @@ static __always_inline void track_forward(void *ctx, bool xdp, const struct pkt 
 		http_forward(ctx, xdp, p, e, st);
 }
 
+/*
+ * A packet that starts a flow, or renews an ended one: out of line, so the
+ * established path, which nearly every packet takes, stays a short run of
+ * instructions (see docs/benchmarks.md: i-cache misses cost more than the work).
+ */
+enum new_flow_result { NEW_FLOW_OK, NEW_FLOW_NOT_OURS, NEW_FLOW_NO_BACKEND };
+
+static __noinline int new_flow(const struct pkt *p, struct sl_ct_entry *old, __u64 now,
+			       struct sl_ct_entry *fresh)
+{
+	struct sl_service *svc;
+
+	svc = lb_lookup_service(p);
+	if (!svc)
+		return NEW_FLOW_NOT_OURS; /* a filter false positive: not ours */
+	/* a TCP segment of a flow conntrack no longer knows: LRU evicted it */
+	if (!old && p->proto == IPPROTO_TCP && !(p->tcp_flags & SL_TCP_SYN))
+		dp_count(SL_DP_CT_MIDFLOW);
+	if (!now)
+		now = bpf_ktime_get_ns();
+	if (steer_new_flow(p, svc, now, old, fresh)) {
+		dp_count(SL_DP_NO_BACKEND);
+		return NEW_FLOW_NO_BACKEND;
+	}
+	return NEW_FLOW_OK;
+}
+
 enum fwd_verdict {
 	FWD_PASS, /* on to the stack, rewritten or not */
 	FWD_DROP,
@@ -170,7 +198,6 @@ static __always_inline int forward(void *ctx, bool xdp)
 {
 	struct sl_ct_entry *e, fresh;
 	struct sl_backend_stats *st;
-	struct sl_service *svc;
 	struct sl_ct_key key;
 	union sl_addr to;
 	struct pkt p;
@@ -243,18 +270,11 @@ static __always_inline int forward(void *ctx, bool xdp)
 		if (p.proto == IPPROTO_TCP)
 			track_forward(ctx, xdp, &p, e, st);
 	} else {
-		svc = lb_lookup_service(&p);
-		if (!svc)
-			return FWD_PASS; /* a filter false positive: not ours */
-		/* a TCP segment of a flow conntrack no longer knows: LRU evicted it */
-		if (!e && p.proto == IPPROTO_TCP && !(p.tcp_flags & SL_TCP_SYN))
-			dp_count(SL_DP_CT_MIDFLOW);
-		if (!now)
-			now = bpf_ktime_get_ns();
-		if (steer_new_flow(&p, svc, now, e, &fresh)) {
-			dp_count(SL_DP_NO_BACKEND);
+		ret = new_flow(&p, e, now, &fresh);
+		if (ret == NEW_FLOW_NOT_OURS)
+			return FWD_PASS;
+		if (ret != NEW_FLOW_OK)
 			return FWD_DROP;
-		}
 		__builtin_memcpy(&to, &fresh.nat_addr, sizeof(to));
 		to_port = fresh.nat_port;
 		backend_id = fresh.backend_id;

@@ -36,6 +36,7 @@
 #include "prom.h"
 #include "webhook.h"
 #include "log.h"
+#include "metrics.h"
 #include "rollout.h"
 #include "spec_set.h"
 #include "state.h"
@@ -51,6 +52,7 @@ struct agent_opts {
 	char *xdp_ifaces; /* NICs for the XDP forward half */
 	bool cleanup;
 	uint64_t failsafe_ms; /* 0: off */
+	uint32_t latency_samples; /* per interval, in the smaller share; 0: time every request */
 	bool detach_on_exit;
 	struct dp_opts dp;
 };
@@ -108,6 +110,10 @@ static void agent_usage(FILE *f)
 		"                          that opt in send new connections to primary only\n"
 		"                          (default 30s; 0: never)\n"
 		"      --no-accounting     leave request accounting out of the datapath\n"
+		"      --latency-samples N at high request rates time only a sample of the\n"
+		"                          requests, keeping at least N timed an interval in\n"
+		"                          the version with the smaller share (default %d;\n"
+		"                          0: time every request)\n"
 		"      --detach-on-exit    on SIGINT/SIGTERM detach and unpin everything\n"
 		"      --cleanup           do not run: remove sluice's TC and XDP attachments\n"
 		"                          (from --iface, or every interface) and its pins under\n"
@@ -115,13 +121,13 @@ static void agent_usage(FILE *f)
 		"  -v, --verbose           debug messages, libbpf's included\n"
 		"  -h, --help              this text\n",
 		DP_DEFAULT_PIN_ROOT, STATE_DEFAULT_DIR, API_DEFAULT_RUN_DIR, HTTP_DEFAULT_LISTEN,
-		DP_DEFAULT_CT_FLOWS);
+		DP_DEFAULT_CT_FLOWS, METRICS_SAMPLES_MIN);
 }
 
 static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 {
 	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH, O_LISTEN, O_FAILSAFE,
-	       O_CLEANUP, O_TC_API };
+	       O_CLEANUP, O_TC_API, O_SAMPLES };
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
@@ -134,6 +140,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		{ "cleanup", no_argument, NULL, O_CLEANUP },
 		{ "ct-flows", required_argument, NULL, O_CT },
 		{ "tc-api", required_argument, NULL, O_TC_API },
+		{ "latency-samples", required_argument, NULL, O_SAMPLES },
 		{ "udp-timeout", required_argument, NULL, O_UDP },
 		{ "no-accounting", no_argument, NULL, O_NOACCT },
 		{ "detach-on-exit", no_argument, NULL, O_DETACH },
@@ -149,6 +156,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 	o->run_dir = API_DEFAULT_RUN_DIR;
 	o->listen = HTTP_DEFAULT_LISTEN;
 	o->failsafe_ms = 30000;
+	o->latency_samples = METRICS_SAMPLES_MIN;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:i:x:b:vh", longopts, NULL)) != -1) {
 		char *end;
@@ -234,6 +242,16 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 			break;
 		case O_NOACCT:
 			o->dp.no_accounting = true;
+			break;
+		case O_SAMPLES:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v > 100000000) {
+				fprintf(stderr, "sluice agent: --latency-samples: %s is not a count "
+						"from 0 to 100000000\n", optarg);
+				return -EINVAL;
+			}
+			o->latency_samples = (uint32_t)v;
 			break;
 		case O_DETACH:
 			o->detach_on_exit = true;
@@ -364,6 +382,7 @@ static int apply_set(struct agent *a, const struct spec_set *set)
 				err = -ENOMEM;
 			} else {
 				err = rollout_start(r, c, &a->dp.maps, a->o.state_dir, a->hooks, now);
+				r->sample_min = a->o.latency_samples;
 				for (int i = 0; i < c->n_ignored; i++)
 					log_info("%s: %s is accepted but not acted on by sluice\n",
 						 name, c->ignored[i]);

@@ -104,3 +104,23 @@ void metrics_compute(const struct counters *w, struct window_metrics *m)
 		m->latency_p99_ms = p99 / 1e6;
 	}
 }
+
+uint8_t metrics_sample_shift(uint8_t cur, uint64_t requests, uint16_t weight_bp,
+			     uint32_t min_samples)
+{
+	/* at 0 or 100% one version takes everything; otherwise the smaller share */
+	uint64_t share = weight_bp == 0 || weight_bp >= SL_WEIGHT_MAX ? SL_WEIGHT_MAX :
+			 weight_bp < SL_WEIGHT_MAX - weight_bp ? weight_bp :
+								  SL_WEIGHT_MAX - weight_bp;
+	uint64_t fewest = requests / SL_WEIGHT_MAX * share +
+			  requests % SL_WEIGHT_MAX * share / SL_WEIGHT_MAX;
+	uint8_t k = cur > SL_SAMPLE_SHIFT_MAX ? SL_SAMPLE_SHIFT_MAX : cur;
+
+	if (!min_samples)
+		return 0;
+	while (k < SL_SAMPLE_SHIFT_MAX && fewest >> (k + 1) >= 2ULL * min_samples)
+		k++;
+	while (k > 0 && fewest >> k < min_samples)
+		k--;
+	return k;
+}

@@ -58,4 +58,23 @@ void metrics_compute(const struct counters *window, struct window_metrics *m);
  */
 double hist_quantile_ns(const uint64_t *hist, double q);
 
+/*
+ * By default, the timed requests the version with the smaller share must
+ * still get in an analysis interval when the datapath samples latency:
+ * enough for a p99 (the 20 slowest of 2000) to sit where the full count
+ * would put it. `sluice agent --latency-samples` changes it.
+ */
+#define METRICS_SAMPLES_MIN 2000
+
+/**
+ * metrics_sample_shift() - the latency sampling k (time 1 in 2^k requests)
+ * for a service that saw @requests (both versions) in the last analysis
+ * interval, at canary weight @weight_bp, with @cur in force. k rises only
+ * when the smaller share would keep twice @min_samples and falls as soon as
+ * it would keep fewer, so a rate at the edge does not flap. @min_samples 0:
+ * always 0 (every request timed).
+ */
+uint8_t metrics_sample_shift(uint8_t cur, uint64_t requests, uint16_t weight_bp,
+			     uint32_t min_samples);
+
 #endif /* SLUICE_METRICS_H */

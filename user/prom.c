@@ -235,7 +235,8 @@ static void backend_metrics(FILE *f, const struct backend_view *bv, int nb)
 	}
 
 	family(f, "sluice_request_duration_seconds", "histogram",
-	       "Request latency at the node: request head in to response head out.");
+	       "Request latency at the node: request head in to response head out; at high "
+	       "rates a sample of the requests (docs/accounting.md).");
 	for (int i = 0; i < nb; i++) {
 		uint64_t cum = 0, total = 0;
 		double sum = 0;

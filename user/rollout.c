@@ -577,6 +577,38 @@ int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_
 	return 0;
 }
 
+/*
+ * Latency sampling follows the service's request rate: the requests of the
+ * last tick, scaled to one analysis interval, set the k the datapath times
+ * 1 in 2^k requests by (metrics_sample_shift() has the rule).
+ */
+static void sample_update(struct rollout *r, uint64_t now_ms, const struct counters v[2])
+{
+	uint64_t total = v[SL_PRIMARY].requests + v[SL_CANARY].requests;
+	struct sl_service_key key;
+	uint64_t per_interval;
+	uint8_t k;
+	int err;
+
+	if (r->sample_ms && now_ms > r->sample_ms && total >= r->sample_requests) {
+		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
+			       (now_ms - r->sample_ms);
+		k = metrics_sample_shift(r->sample_shift, per_interval, r->rec.st.weight_bp,
+					 r->sample_min);
+		steering_key(&r->spec, &key);
+		err = steering_set_sample_shift(r->maps, &key, k);
+		if (err < 0)
+			log_warn("%s: setting latency sampling: %s\n", r->rec.name, strerror(-err));
+		else if (err > 0 || k != r->sample_shift)
+			log_info("%s: timing 1 in %u requests (%llu requests an interval)\n",
+				 r->rec.name, 1U << k, (unsigned long long)per_interval);
+		if (err >= 0)
+			r->sample_shift = k;
+	}
+	r->sample_requests = total;
+	r->sample_ms = now_ms;
+}
+
 void rollout_tick(struct rollout *r, uint64_t now_ms)
 {
 	struct counters v[2], w[2];
@@ -597,6 +629,7 @@ void rollout_tick(struct rollout *r, uint64_t now_ms)
 		return;
 	}
 	snaps_push(r, now_ms, v);
+	sample_update(r, now_ms, v);
 
 	/* The last window of each version, for status and the audit log. */
 	if (snaps_window(r, first_window, SL_CANARY, &w[SL_CANARY]) &&

@@ -52,6 +52,11 @@ struct rollout {
 	struct hook_slot hook[SPEC_MAX_WEBHOOKS];
 	uint64_t gate_epoch_ms; /* the last weight or phase change: gates must be newer */
 	uint64_t evict_at_ms; /* monotonic: when the rolled-back canary's flows go; 0: none */
+	/* latency sampling: the agent's --latency-samples, the k in force, and the request
+	 * count and time it was chosen at */
+	uint32_t sample_min;
+	uint8_t sample_shift;
+	uint64_t sample_requests, sample_ms;
 	/* a rollback drill in progress: what to put back afterwards */
 	bool drill;
 	uint64_t drill_started_ms; /* monotonic */

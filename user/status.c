@@ -187,6 +187,9 @@ static cJSON *service_json(const struct dp_maps *m, const char *state_dir,
 	cJSON_AddStringToObject(o, "affinity",
 				svc->affinity == SL_AFFINITY_CLIENT ? "client" : "connection");
 	cJSON_AddBoolToObject(o, "cohorts", svc->flags & SL_SVC_F_COHORTS);
+	/* latency sampling: 1 in this many requests timed (docs/accounting.md) */
+	cJSON_AddNumberToObject(o, "latency_sample_1_in",
+				1U << ((svc->flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS));
 	r = meta.name[0] ? rollout_json(state_dir, meta.name) : NULL;
 	if (r)
 		cJSON_AddItemToObject(o, "rollout", r);
@@ -362,11 +365,16 @@ static void print_text(const cJSON *root)
 	cJSON_ArrayForEach(s, services) {
 		const char *vip = json_str(s, "vip");
 
-		printf(strchr(vip, ':') ? "%s  [%s]:%d/%s  canary weight %.2f%%  affinity %s%s\n"
-					: "%s  %s:%d/%s  canary weight %.2f%%  affinity %s%s\n",
+		double sample = json_num(s, "latency_sample_1_in");
+
+		printf(strchr(vip, ':') ? "%s  [%s]:%d/%s  canary weight %.2f%%  affinity %s%s"
+					: "%s  %s:%d/%s  canary weight %.2f%%  affinity %s%s",
 		       json_str(s, "name"), vip, (int)json_num(s, "port"), json_str(s, "protocol"),
 		       json_num(s, "weight_pct"), json_str(s, "affinity"),
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "cohorts")) ? ", cohorts" : "");
+		if (sample > 1)
+			printf(", latency timed 1 in %.0f", sample);
+		putchar('\n');
 		print_rollout(cJSON_GetObjectItemCaseSensitive(s, "rollout"));
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "primary"), "primary");
 		print_version(cJSON_GetObjectItemCaseSensitive(s, "canary"), "canary");

@@ -423,7 +423,8 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 	svc.flags = (bank ? SL_SVC_F_BANK1 : 0) |
 		    (c->primary.n_cohorts + c->canary.n_cohorts ? SL_SVC_F_COHORTS : 0) |
 		    (c->failsafe ? SL_SVC_F_FAILSAFE : 0) |
-		    (found ? old.flags & SL_SVC_F_PRIMARY_ONLY : 0); /* the rollout's, kept */
+		    /* the rollout's, kept */
+		    (found ? old.flags & (SL_SVC_F_PRIMARY_ONLY | SL_SVC_SAMPLE_MASK) : 0);
 	svc.primary_count = c->primary.n_endpoints;
 	svc.canary_count = c->canary.n_endpoints;
 	svc.hash_seed = steering_seed(c->namespace, c->name);
@@ -467,6 +468,23 @@ int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key,
 		return 0;
 	svc.flags = want;
 	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 0;
+}
+
+int steering_set_sample_shift(const struct dp_maps *m, const struct sl_service_key *key,
+			      uint8_t shift)
+{
+	struct sl_service svc;
+	uint8_t want;
+
+	if (shift > SL_SAMPLE_SHIFT_MAX)
+		return -ERANGE;
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -errno;
+	want = (svc.flags & ~SL_SVC_SAMPLE_MASK) | shift << SL_SVC_SAMPLE_POS;
+	if (want == svc.flags)
+		return 0;
+	svc.flags = want;
+	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 1;
 }
 
 int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, uint8_t version)

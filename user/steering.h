@@ -38,6 +38,14 @@ int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key,
 		      bool on);
 
 /**
+ * steering_set_sample_shift() - time 1 in 2^@shift of the service's requests
+ * (new flows take it up; see SL_SVC_SAMPLE_MASK).
+ * Return: 1 when it changed, 0 when it was already so, or -errno.
+ */
+int steering_set_sample_shift(const struct dp_maps *m, const struct sl_service_key *key,
+			      uint8_t shift);
+
+/**
  * steering_evict() - move the flows of @key's VIP that run to @version off
  * it: each entry is marked SL_CT_F_EVICT, and the client's next packet is
  * steered anew (to primary after a rollback); a TCP connection's new

@@ -17,6 +17,7 @@
 
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "sluice/hash.h"
 #include "sluice/latency.h"
 
 /* The first four payload bytes as one big-endian word. */
@@ -96,6 +97,17 @@ static __always_inline void http_count_latency(__u32 backend_id, __u64 ns)
 		h->buckets[b]++;
 }
 
+/*
+ * Is the request starting at TCP sequence @seq timed, on a flow sampling 1 in
+ * 2^@shift? Hashing the sequence number (random from the handshake on) picks
+ * requests independently of their latency, and a retransmitted head gets the
+ * same answer as the original.
+ */
+static __always_inline bool http_sampled(__u8 shift, __u32 seq)
+{
+	return !shift || !(sl_mix32(seq) & ((1U << (shift & 7)) - 1));
+}
+
 /**
  * http_forward() - account a client -> backend segment with payload.
  * @e: the flow's conntrack entry.
@@ -109,13 +121,18 @@ static __always_inline void http_forward(void *ctx, bool xdp, const struct pkt *
 		return;
 	if (!http_is_request(HTTP_W(head[0], head[1], head[2], head[3])))
 		return; /* a body, or not HTTP at all */
-	if (e->req_ns && p->seq == e->req_seq)
+	if ((e->req_ns || (e->http_flags & SL_HTTP_F_UNTIMED)) && p->seq == e->req_seq)
 		return; /* the same request head sent again */
 	if (st)
 		st->requests++;
 	if (e->pending == 0) {
-		e->req_ns = bpf_ktime_get_ns();
 		e->req_seq = p->seq;
+		if (http_sampled(e->sample_shift, p->seq)) {
+			e->req_ns = bpf_ktime_get_ns();
+			e->http_flags &= ~SL_HTTP_F_UNTIMED;
+		} else {
+			e->http_flags |= SL_HTTP_F_UNTIMED;
+		}
 	} else {
 		/* Responses can no longer be told apart: stop timing this flow. */
 		e->http_flags |= SL_HTTP_F_PIPELINED;
@@ -158,7 +175,8 @@ static __always_inline void http_reverse(const struct pkt *p, struct sl_ct_entry
 		if (k < SL_5XX_KINDS)
 			st->responses_5xx[k]++;
 	}
-	http_count_latency(backend_id, bpf_ktime_get_ns() - fwd->req_ns);
+	if (!(fwd->http_flags & SL_HTTP_F_UNTIMED))
+		http_count_latency(backend_id, bpf_ktime_get_ns() - fwd->req_ns);
 }
 
 #endif /* SLUICE_BPF_HTTP_H */

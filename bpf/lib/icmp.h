@@ -75,9 +75,11 @@ static __always_inline __u32 icmp_fix_quote(__u16 *qdst, int words, __u16 *qport
 
 /**
  * icmp_reverse() - translate an ICMP error about a steered flow.
+ * Out of line (a BPF subprogram): rare, and inlined it would spread the
+ * reply path's hot instructions over more cache lines.
  * Return: true when the packet was one and was rewritten.
  */
-static __always_inline bool icmp_reverse(struct __sk_buff *skb)
+static __noinline bool icmp_reverse(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;

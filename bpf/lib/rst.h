@@ -71,12 +71,13 @@ static __always_inline void rst_fill_tcp(struct tcphdr *tcp, __u32 seq, __u32 ac
 /**
  * rst_to_client() - rewrite @skb, a TCP segment from the client described by
  * @p (its destination still the VIP), into a reset from the VIP to the
- * client, for the caller to send back out the device it came in on.
+ * client, for the caller to send back out the device it came in on. Out of
+ * line (a BPF subprogram): it runs once per reset flow, not per packet.
  * Return: true when @skb is now that reset; false when the headers are not
  * plain, the kernel cannot tell the skb's checksum state (before 6.3, see
  * nat.h), or the packet could not be trimmed (@skb is then unchanged).
  */
-static __always_inline bool rst_to_client(struct __sk_buff *skb, const struct pkt *p)
+static __noinline bool rst_to_client(struct __sk_buff *skb, const struct pkt *p)
 {
 	bool v4 = p->family == AF_INET, with_ack = !(p->tcp_flags & SL_TCP_ACK);
 	__u32 want = v4 ? RST_V4_LEN : RST_V6_LEN, seq = 0, ack = 0, pseudo;

@@ -63,6 +63,17 @@ enum sl_affinity {
 #define SL_SVC_F_BANK1 (1U << 1) /* the live slots are bank 1, else bank 0 */
 #define SL_SVC_F_FAILSAFE (1U << 2) /* agent silent too long: new connections to primary */
 #define SL_SVC_F_PRIMARY_ONLY (1U << 3) /* rolled back: primary only, cohorts included */
+/*
+ * Bits 4-6: the service's latency sampling, k, as the agent chooses it from
+ * the request rate: the datapath times 1 in 2^k requests (0: every one).
+ * Reading the clock is the dearest thing request accounting does (about
+ * 100 ns a call on a busy node, two a request); at thousands of requests a
+ * second a sample gives the same p99, and every response is still counted.
+ * A flow takes the service's k when it starts. docs/accounting.md says more.
+ */
+#define SL_SVC_SAMPLE_POS 4
+#define SL_SVC_SAMPLE_MASK (7U << SL_SVC_SAMPLE_POS)
+#define SL_SAMPLE_SHIFT_MAX 4 /* at most 1 in 16 */
 
 /*
  * An address of either family. IPv4 uses the first word and leaves the rest
@@ -242,6 +253,7 @@ _Static_assert(sizeof(struct sl_revnat) == 8 + 20 * SL_REVNAT_VIPS, "sl_revnat l
 
 /* sl_ct_entry.http_flags: request accounting */
 #define SL_HTTP_F_PIPELINED (1U << 0) /* two requests were outstanding at once */
+#define SL_HTTP_F_UNTIMED (1U << 1) /* the oldest unanswered request is not in the sample */
 
 struct sl_ct_entry {
 	__u64 created_ns; /* bpf_ktime_get_ns() at the first packet */
@@ -257,7 +269,8 @@ struct sl_ct_entry {
 	__u32 resp_seq; /* the last response head's, likewise */
 	__u8 pending; /* requests seen, responses not yet */
 	__u8 http_flags; /* SL_HTTP_F_* */
-	__u16 pad;
+	__u8 sample_shift; /* the service's latency sampling k when the flow started */
+	__u8 pad;
 	__u32 pad2;
 };
 _Static_assert(sizeof(struct sl_ct_entry) == 64, "sl_ct_entry layout");

@@ -6,6 +6,7 @@
  * loaded programs and checked in sl_stats and sl_latency afterwards.
  */
 #include "fixture.h"
+#include "sluice/hash.h"
 #include "sluice/latency.h"
 
 static uint32_t svc4, svc6;
@@ -181,6 +182,73 @@ static void test_tcp_signals(bool v6)
 	       "%s: RST after the handshake is a reset, its request unanswered", fam);
 }
 
+/* One request at client sequence @cseq, answered 200. */
+static void exchange(bool v6, uint16_t port, uint32_t cseq, uint32_t bseq)
+{
+	seg(v6, true, port, PKT_TCP_ACK | PKT_TCP_PSH, cseq, "GET /s HTTP/1.1\r\n\r\n");
+	seg(v6, false, port, PKT_TCP_ACK | PKT_TCP_PSH, bseq, "HTTP/1.1 200 OK\r\n\r\n");
+}
+
+/*
+ * Latency sampling: a flow started while the service times 1 in 8 requests
+ * puts exactly the requests whose sequence numbers hash into the sample in
+ * the histogram, and counts every request and response; a flow started
+ * before keeps timing every request.
+ */
+static void test_sampling(bool v6, const struct sl_service_key *key)
+{
+	const char *fam = v6 ? "v6" : "v4";
+	struct sl_backend_stats before, after;
+	uint16_t old_port = v6 ? 8100 : 8200, port = old_port + 1;
+	uint32_t cseq = 2, bseq = 1001, want = 0;
+	uint64_t h0;
+	int n = 64;
+
+	handshake(v6, old_port); /* before the change: k = 0 for its life */
+	tap_ok(steering_set_sample_shift(&dp.maps, key, 3) == 1, "%s: sampling set to 1 in 8", fam);
+	handshake(v6, port);
+
+	before = snap(v6);
+	h0 = hist_total(v6);
+	for (int i = 0; i < n; i++, cseq += 1000, bseq += 1000) {
+		exchange(v6, port, cseq, bseq);
+		if (!(sl_mix32(cseq) & 7))
+			want++;
+	}
+	after = snap(v6);
+	tap_ok(D(requests) == (unsigned)n && D(responses[1]) == (unsigned)n,
+	       "%s: sampled flow: all %d requests and responses counted (%llu/%llu)", fam, n,
+	       D(requests), D(responses[1]));
+	tap_ok(want > 0 && want < (unsigned)n && hist_total(v6) - h0 == want,
+	       "%s: sampled flow: the %u of %d requests whose sequence hashes into 1 in 8 timed "
+	       "(%llu)", fam, want, n, (unsigned long long)(hist_total(v6) - h0));
+
+	/* an untimed request's head sent again is still one request */
+	while (!(sl_mix32(cseq) & 7))
+		cseq += 1000, bseq += 1000;
+	before = snap(v6);
+	h0 = hist_total(v6);
+	seg(v6, true, port, PKT_TCP_ACK, cseq, "GET /r HTTP/1.1\r\n\r\n");
+	seg(v6, true, port, PKT_TCP_ACK, cseq, "GET /r HTTP/1.1\r\n\r\n");
+	seg(v6, false, port, PKT_TCP_ACK, bseq, "HTTP/1.1 200 OK\r\n\r\n");
+	after = snap(v6);
+	tap_ok(D(requests) == 1 && D(responses[1]) == 1 && D(unclassified) == 0 &&
+		       hist_total(v6) == h0,
+	       "%s: an untimed request retransmitted: one request, one response, no latency",
+	       fam);
+
+	/* the flow from before the change: every request timed */
+	h0 = hist_total(v6);
+	for (int i = 0; i < 8; i++)
+		exchange(v6, old_port, 2 + 1000 * i, 1001 + 1000 * i);
+	tap_ok(hist_total(v6) - h0 == 8, "%s: a flow started before still times all 8 (%llu)", fam,
+	       (unsigned long long)(hist_total(v6) - h0));
+	tap_ok(steering_set_sample_shift(&dp.maps, key, 0) == 1 &&
+		       steering_set_sample_shift(&dp.maps, key, 0) == 0 &&
+		       steering_set_sample_shift(&dp.maps, key, SL_SAMPLE_SHIFT_MAX + 1) == -ERANGE,
+	       "%s: sampling back to every request; a k past 1 in 16 refused", fam);
+}
+
 static void test_latency_buckets(void)
 {
 	bool ok = true;
@@ -199,19 +267,24 @@ static void test_latency_buckets(void)
 
 int main(void)
 {
+	struct sl_service_key key4, key6;
 	struct spec_canary c;
 
 	if (!fixture_setup("BPF accounting fixtures"))
 		return tap_done();
 	make_canary(&c, "http4", VIP4, 80, IPPROTO_TCP, P1_4, NULL);
 	steering_apply(&dp.maps, &c, 0, &svc4);
+	steering_key(&c, &key4);
 	make_canary(&c, "http6", VIP6, 80, IPPROTO_TCP, P1_6, NULL);
 	steering_apply(&dp.maps, &c, 0, &svc6);
+	steering_key(&c, &key6);
 
 	test_exchange(false);
 	test_exchange(true);
 	test_tcp_signals(false);
 	test_tcp_signals(true);
+	test_sampling(false, &key4);
+	test_sampling(true, &key6);
 	test_latency_buckets();
 	fixture_teardown();
 	return tap_done();

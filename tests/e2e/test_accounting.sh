@@ -53,7 +53,9 @@ spec:
     primary: {version: v1, endpoints: [198.18.1.2, $P2]}
     canary: {version: v2, endpoints: ["198.18.3.2:8080", "198.18.3.2:8081"]}
 YAML
-start_agent "$WORK/spec"
+# --latency-samples 200: the sampling check at the end needs only a few
+# thousand requests a second; the runs before stay below it and time all
+start_agent "$WORK/spec" --latency-samples 200
 ok $? "agent steering at a fixed 40% (no analysis moves it)"
 
 in_ns client "$LOADGEN_BIN" --url "http://$VIP4/" --mode close --rate 800 --connections 8 \
@@ -105,19 +107,24 @@ ok $? "canary version: $c_req requests in the kernel = $c_lg in loadgen"
 
 # p99: a second rollout on another VIP whose only backend is c1, so the
 # kernel's histogram of that backend holds exactly this run's requests.
-cat >"$WORK/spec/p99.yaml" <<YAML
+# one_backend NAME INTERVAL VIP ENDPOINT: a rollout whose only backend is ENDPOINT, at
+# weight 0, so that backend's counters and histogram hold exactly the VIP's traffic
+one_backend() {
+	cat >"$WORK/spec/$1.yaml" <<YAML
 apiVersion: flagger.app/v1beta1
 kind: Canary
-metadata: {name: acct-p99, namespace: e2e}
+metadata: {name: $1, namespace: e2e}
 spec:
   service: {port: 80, targetPort: 8080}
-  analysis: {interval: 1s, stepWeight: 10}
+  analysis: {interval: $2, stepWeight: 10}
   steering:
-    vip: 198.19.0.11
+    vip: $3
     weight: 0
-    primary: {version: v2, endpoints: [198.18.3.2]}
+    primary: {version: v2, endpoints: [$4]}
     canary: {version: none, endpoints: []}
 YAML
+}
+one_backend acct-p99 1s 198.19.0.11 198.18.3.2
 kill -HUP "$AGENT_PID"
 for i in $(seq 30); do sl status acct-p99 --json >/dev/null 2>&1 && break; sleep 0.1; done
 in_ns client "$LOADGEN_BIN" --url "http://198.19.0.11/" --mode close --rate 500 --connections 8 \
@@ -134,5 +141,42 @@ ok $? "p99 run: the backend's histogram holds this run's $n_k requests (loadgen:
 # error (3.1%) plus 1% for the network between them
 awk -v a="$lg_p99" -v b="$k_p99" 'BEGIN { d = (a > b ? a - b : b - a) / a; exit !(d <= 0.041) }'
 ok $? "p99 from the kernel's histogram ($k_p99 ms) is within 4.1% of loadgen's ($lg_p99 ms)"
+
+# Latency sampling: at a high request rate the agent has the datapath time a
+# sample (1 in 2^k) of the requests; every request and response is still
+# counted. A fourth VIP to p2 alone. A first keep-alive run raises the rate
+# until k rises; a second one, whose connections all start with that k,
+# is then counted against the kernel exactly.
+one_backend acct-sample 2s 198.19.0.12 "$P2"
+kill -HUP "$AGENT_PID"
+for i in $(seq 30); do sl status acct-sample --json >/dev/null 2>&1 && break; sleep 0.1; done
+sample_of() { sl status acct-sample --json | jq '.services[0].latency_sample_1_in // 1'; }
+backend_of() { sl status acct-sample --json | jq -c '.services[0].primary.backends[0] |
+	{requests, timed: ([.latency_histogram[]?.count] | add // 0)}'; }
+# exec: $! must be loadgen itself for kill to stop it
+(exec ip netns exec "$(ns client)" "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 \
+	--duration 15 >/dev/null 2>&1) &
+LG=$!
+k1=1
+for i in $(seq 100); do k1=$(sample_of); [ "$k1" -gt 1 ] && break; sleep 0.1; done
+kill "$LG" 2>/dev/null; wait "$LG" 2>/dev/null
+[ "$k1" -gt 1 ] && grep -q "acct-sample: timing 1 in $k1 requests" "$WORK/agent.log"
+r=$?
+per=$(grep -o "acct-sample: timing 1 in $k1 requests ([0-9]*" "$WORK/agent.log" | tail -1 | sed 's/.*(//')
+ok $r "at ${per:-?} requests an interval the agent times 1 in $k1 (status and log agree)"
+b1=$(backend_of)
+in_ns client "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 --duration 3 \
+	--json >"$WORK/sample.json" 2>/dev/null
+sleep 0.3
+b2=$(backend_of)
+dreq=$(jq -n "$b2.requests - $b1.requests"); dtimed=$(jq -n "$b2.timed - $b1.timed")
+n_lg=$(jq '[.by_status[]] | add' "$WORK/sample.json")
+diag "second run: loadgen $n_lg requests; kernel $dreq requests, $dtimed timed at 1 in $k1"
+[ "$dreq" = "$n_lg" ] && [ "$(jq '.failures | add // 0' "$WORK/sample.json")" = 0 ]
+ok $? "every request still counted while sampling: kernel $dreq = loadgen $n_lg"
+# binomial: 1 in k1 of n, within 5 standard deviations (and never all of them)
+awk -v n="$dreq" -v t="$dtimed" -v k="$k1" 'BEGIN { m = n / k; sd = sqrt(n * (1 / k) * (1 - 1 / k));
+	exit !(n > 1000 && t < n && t >= m - 5 * sd && t <= m + 5 * sd) }'
+ok $? "$dtimed of the $dreq requests timed: 1 in $k1 is $(awk -v n="$dreq" -v k="$k1" 'BEGIN { printf "%.0f", n / k }')"
 
 tap_done

@@ -412,6 +412,36 @@ static void deltas_never_wrap(void **state)
 	assert_int_equal(d.requests, 0);
 }
 
+static void latency_sampling_follows_the_smaller_share(void **state)
+{
+	(void)state;
+
+	/* low rates: every request timed */
+	assert_int_equal(metrics_sample_shift(0, 0, 1000, 2000), 0);
+	assert_int_equal(metrics_sample_shift(0, 30000, 1000, 2000), 0); /* canary 3000: < 2 x 2 x 2000 */
+	/* the canary's 10% of 550k: 55k, halved while 4000+ would stay after the next halving */
+	assert_int_equal(metrics_sample_shift(0, 550000, 1000, 2000), 3);
+	/* 90% canary: the primary's 10% is the smaller share, same k */
+	assert_int_equal(metrics_sample_shift(0, 550000, 9000, 2000), 3);
+	/* before the analysis and after promotion one version takes everything */
+	assert_int_equal(metrics_sample_shift(0, 550000, 0, 2000), SL_SAMPLE_SHIFT_MAX);
+	assert_int_equal(metrics_sample_shift(0, 550000, SL_WEIGHT_MAX, 2000), SL_SAMPLE_SHIFT_MAX);
+	/* never past 1 in 16 */
+	assert_int_equal(metrics_sample_shift(0, UINT64_MAX / 2, 5000, 2000), SL_SAMPLE_SHIFT_MAX);
+	/* hysteresis: 24k in the smaller share keeps k=3 (3000 timed) but would not reach it */
+	assert_int_equal(metrics_sample_shift(3, 240000, 1000, 2000), 3);
+	assert_int_equal(metrics_sample_shift(0, 240000, 1000, 2000), 2);
+	/* below 2000 timed it comes down at once, as far as needed */
+	assert_int_equal(metrics_sample_shift(3, 150000, 1000, 2000), 2); /* 15000 >> 3 = 1875 */
+	assert_int_equal(metrics_sample_shift(4, 10000, 1000, 2000), 0);
+	/* --latency-samples: a smaller minimum samples sooner; 0 never samples */
+	assert_int_equal(metrics_sample_shift(0, 30000, 1000, 200), 2);
+	assert_int_equal(metrics_sample_shift(3, UINT64_MAX / 2, 5000, 0), 0);
+	/* a k out of range in the maps is taken as the maximum, not trusted */
+	assert_int_equal(metrics_sample_shift(200, 550000, 1000, 2000), SL_SAMPLE_SHIFT_MAX);
+	assert_int_equal(metrics_sample_shift(200, 150000, 1000, 2000), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +459,7 @@ int main(void)
 		cmocka_unit_test(success_rate_per_request_and_per_connection),
 		cmocka_unit_test(quantiles_are_within_the_histogram_error),
 		cmocka_unit_test(deltas_never_wrap),
+		cmocka_unit_test(latency_sampling_follows_the_smaller_share),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
