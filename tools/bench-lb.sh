@@ -197,6 +197,50 @@ for mode in keepalive close; do
 	done
 done
 
+# What sluice's programs cost per packet under this load, as the kernel times
+# them (kernel.bpf_stats_enabled: run time and count of each program): a few
+# runs per mode after the ratios, since the stats' own clock reads (about as
+# much as a do-nothing program's whole run) would weigh on sluice's ratios.
+# The same for a do-nothing TC program on direct's link is that floor.
+prog_stats() { bpftool prog show id "$1" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'; }
+ns_per_run() { # RUNS... -> run time / count over the pairs "t0 c0 t1 c1"
+	awk '{ t += $3 - $1; c += $4 - $2 } END { printf "%.0f", c ? t / c : 0 }' <<<"$1"
+}
+profile() { # PATH MODE IDS...: prints "ns/run of each id" after 3 runs
+	local p=$1 mode=$2 id acc=() r i
+	shift 2
+	for r in 1 2 3; do
+		i=0
+		for id in "$@"; do acc[i]="${acc[i]:-}$(prog_stats "$id") "; i=$((i + 1)); done
+		measure "$p" "$mode" >/dev/null
+		i=0
+		for id in "$@"; do acc[i]="${acc[i]}$(prog_stats "$id")
+"; i=$((i + 1)); done
+	done
+	for i in "${!acc[@]}"; do printf '%s ' "$(ns_per_run "${acc[i]}")"; done
+	echo
+}
+ids_of() { in_node "$SLUICE" hooks --json "$1" | jq -r '.[] | select(.program | startswith("sl_")) | .id'; }
+read -ra SL_IDS <<<"$(ids_of cli0 | tr '\n' ' ')"
+in_node tc qdisc add dev cld clsact
+in_node tc filter add dev cld ingress bpf da pinned "$XDP_PASS_PIN/sl_tc_passthru"
+in_node tc filter add dev cld egress bpf da pinned "$XDP_PASS_PIN/sl_tc_passthru"
+read -ra PASS_IDS <<<"$(in_node tc -j filter show dev cld ingress | jq -r '.[] | .options.prog.id // empty' | head -1) $(in_node tc -j filter show dev cld egress | jq -r '.[] | .options.prog.id // empty' | head -1)"
+sysctl -qw kernel.bpf_stats_enabled=1
+echo
+echo "sluice's TC programs under this load, ns per run as the kernel times them"
+echo "(kernel.bpf_stats_enabled, 3 runs per mode; a do-nothing TC program on direct's"
+echo "link gives the floor the timing itself adds)"
+printf '%-10s %10s %10s %14s\n' mode forward reverse "do-nothing"
+for mode in keepalive close; do
+	read -r f r < <(profile sluice-tc "$mode" "${SL_IDS[@]}")
+	read -r pf _ < <(profile direct "$mode" "${PASS_IDS[@]}")
+	printf '%-10s %10s %10s %14s\n' "$mode" "$f" "$r" "$pf"
+done
+sysctl -qw kernel.bpf_stats_enabled=0
+in_node tc qdisc del dev cld clsact
+grep -o "timing 1 in [0-9]* requests.*" "$WORK/agent.log" | tail -1 | sed 's/^/latency sampling during the runs: /'
+
 # The agent's own cost: 100 rollouts at a 1 s interval on an interface of their
 # own, each with pods of its own (no traffic: the agent's work is the same).
 stop_agent
