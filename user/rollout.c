@@ -590,7 +590,14 @@ static void sample_update(struct rollout *r, uint64_t now_ms, const struct count
 	uint8_t k;
 	int err;
 
-	if (r->sample_ms && now_ms > r->sample_ms && total >= r->sample_requests) {
+	if (!r->sample_ms) {
+		/* the first tick: start from the k in the maps (an agent restart keeps it) */
+		struct sl_service svc;
+
+		steering_key(&r->spec, &key);
+		if (!bpf_map_lookup_elem(r->maps->services, &key, &svc))
+			r->sample_shift = (svc.flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS;
+	} else if (now_ms > r->sample_ms && total >= r->sample_requests) {
 		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
 			       (now_ms - r->sample_ms);
 		k = metrics_sample_shift(r->sample_shift, per_interval, r->rec.st.weight_bp,
