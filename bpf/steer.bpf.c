@@ -158,7 +158,7 @@ static __always_inline void track_forward(void *ctx, bool xdp, const struct pkt 
 /*
  * A packet that starts a flow, or renews an ended one: out of line, so the
  * established path, which nearly every packet takes, stays a short run of
- * instructions (see docs/benchmarks.md: i-cache misses cost more than the work).
+ * instructions (docs/benchmarks.md: under load, cache misses cost more than the work).
  */
 enum new_flow_result { NEW_FLOW_OK, NEW_FLOW_NOT_OURS, NEW_FLOW_NO_BACKEND };
 
