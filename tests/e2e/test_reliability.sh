@@ -153,7 +153,9 @@ wait $ka $cl
 # 6. A backend leaving the spec: new connections stop at once, existing ones drain; back again.
 spec v5-drill 0 "" "198.18.1.2, 198.18.2.2"
 kill -HUP "$AGENT_PID"; sleep 0.5
-loadgen "$WORK/rm.json" keepalive 8 8; ka=$LG
+# 16 connections: with 8, all of them land on p1 one run in 256, and there is
+# nothing to drain; 12 s: the checks below end well inside the run
+loadgen "$WORK/rm.json" keepalive 12 16; ka=$LG
 sleep 1
 spec v5-drill 0 "" "198.18.1.2"
 kill -HUP "$AGENT_PID"; sleep 0.5
