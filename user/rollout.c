@@ -596,7 +596,7 @@ static void sample_update(struct rollout *r, uint64_t now_ms, const struct count
 
 		steering_key(&r->spec, &key);
 		if (!bpf_map_lookup_elem(r->maps->services, &key, &svc))
-			r->sample_shift = (svc.flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS;
+			r->sample_shift = sl_svc_sample_shift(svc.flags);
 	} else if (now_ms > r->sample_ms && total >= r->sample_requests) {
 		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
 			       (now_ms - r->sample_ms);

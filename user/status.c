@@ -189,7 +189,7 @@ static cJSON *service_json(const struct dp_maps *m, const char *state_dir,
 	cJSON_AddBoolToObject(o, "cohorts", svc->flags & SL_SVC_F_COHORTS);
 	/* latency sampling: 1 in this many requests timed (docs/accounting.md) */
 	cJSON_AddNumberToObject(o, "latency_sample_1_in",
-				1U << ((svc->flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS));
+				1U << sl_svc_sample_shift(svc->flags));
 	r = meta.name[0] ? rollout_json(state_dir, meta.name) : NULL;
 	if (r)
 		cJSON_AddItemToObject(o, "rollout", r);

@@ -75,6 +75,12 @@ enum sl_affinity {
 #define SL_SVC_SAMPLE_MASK (7U << SL_SVC_SAMPLE_POS)
 #define SL_SAMPLE_SHIFT_MAX 4 /* at most 1 in 16 */
 
+/* The k in a service's flags: the datapath, the agent and the CLI read it alike. */
+static inline __attribute__((always_inline)) __u8 sl_svc_sample_shift(__u8 flags)
+{
+	return (flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS;
+}
+
 /*
  * An address of either family. IPv4 uses the first word and leaves the rest
  * zero, so one key layout serves both families and a v4 key never equals a
