@@ -13,7 +13,15 @@
 #               what XDP costs on a veth by itself, the ceiling of sluice XDP here
 #   iptables    DNAT with -m statistic (kube-proxy's iptables mode)
 #   nftables    DNAT with numgen random
+#   conntrack   direct, but through the node where iptables and nftables run:
+#               what netfilter's conntrack costs by itself, their ceiling
 #   HAProxy     TCP mode, weighted servers, on the node
+# Each path pays for the machinery it needs and no other's: iptables and
+# nftables run on a node of their own ("nfnode", a second router namespace
+# with a second link to the same pod), so that their netfilter conntrack is
+# not charged to direct, sluice and HAProxy as well. NODE_CONNTRACK=1 turns
+# conntrack on in sluice's node too (an empty nat chain), as on a node where
+# kube-proxy already runs: every node path then pays it.
 # wrk from the client namespace, keep-alive and new-connection (Connection:
 # close) modes. Each path's run of DUR seconds sits between two runs of direct
 # and is compared with their mean; ROUNDS cycles of every path per mode, the
@@ -29,22 +37,50 @@ done
 ROUNDS=${ROUNDS:-9}
 DUR=${DUR:-2}
 CONNS=${CONNS:-32}
-# one client namespace per path: a path's connection-tracking leftovers (the
-# node's netfilter, HAProxy's sockets, sluice's conntrack) must not meet
+# one client namespace per path: a path's connection-tracking leftovers
+# (netfilter's conntrack, HAProxy's sockets, sluice's conntrack) must not meet
 # another path's new connections on a recycled port
-CLUSTER_PODS="p1:1 cld:21 cli:22 cln:23 clh:24 clx:25 clp:26"
-trap cluster_down EXIT
+CLUSTER_PODS="p1:1 cld:21 clh:24 clx:25 clp:26"
+NF_CLIENTS="cli:32 cln:33 clc:34" # behind nfnode: iptables, nftables, conntrack
+NODE_CONNTRACK=${NODE_CONNTRACK:-0}
+nf_down() {
+	local c
+	for c in nfnode $NF_CLIENTS; do ip netns del "$(ns "${c%%:*}")" 2>/dev/null; done
+}
+trap 'cluster_down; nf_down' EXIT
 cluster_up
+# nfnode: a second node, routing between its clients and the pod's second
+# link (eth1, 198.18.31.2); the pod answers them back through it
+ip netns add "$(ns nfnode)"
+ip -n "$(ns nfnode)" link set lo up
+in_ns nfnode sysctl -qw net.ipv4.ip_forward=1
+ip -n "$(ns nfnode)" link add p1 type veth peer name eth1 netns "$(ns p1)"
+ip -n "$(ns nfnode)" addr add 198.18.31.1/24 dev p1
+ip -n "$(ns nfnode)" link set p1 up
+ip -n "$(ns p1)" addr add 198.18.31.2/24 dev eth1
+ip -n "$(ns p1)" link set eth1 up
+ip -n "$(ns p1)" route add 198.18.32.0/22 via 198.18.31.1
+for c in $NF_CLIENTS; do
+	n=${c%%:*} i=${c##*:}
+	ip netns add "$(ns "$n")"
+	ip -n "$(ns "$n")" link set lo up
+	ip -n "$(ns nfnode)" link add "$n" type veth peer name eth0 netns "$(ns "$n")"
+	ip -n "$(ns nfnode)" addr add "198.18.$i.1/24" dev "$n"
+	ip -n "$(ns nfnode)" link set "$n" up
+	ip -n "$(ns "$n")" addr add "198.18.$i.2/24" dev eth0
+	ip -n "$(ns "$n")" link set eth0 up
+	ip -n "$(ns "$n")" route add default via "198.18.$i.1"
+done
 # new-connection mode opens tens of thousands of connections a run: let the
 # client (and HAProxy's side, on the node) reuse ports in TIME_WAIT
-for n in client node cld cli cln clh clx clp; do
+for n in client node cld cli cln clc clh clx clp; do
 	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
-# ...and keep the node's netfilter conntrack (which the iptables and nftables
-# paths need, and every path then passes through) from filling with TIME_WAIT
-# entries, or new SYNs are dropped after a few rounds
-in_ns node sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/null || true
-in_ns node sysctl -qw net.netfilter.nf_conntrack_max=1048576 2>/dev/null || true
+if [ "$NODE_CONNTRACK" = 1 ]; then
+	# an empty nat chain is enough for netfilter to track every connection
+	in_ns node nft add table ip ct
+	in_ns node nft 'add chain ip ct pre { type nat hook prerouting priority -100; }'
+fi
 
 # the backend: nginx, one worker, two ports
 start_nginx p1 p1 8080 8081
@@ -67,14 +103,21 @@ spec:
 YAML
 # TC on cli0 (the sluice-tc client), XDP on clx (the sluice-xdp client): one agent, one VIP
 start_agent "$WORK/spec" --listen none --xdp-iface clx
-# iptables on .20, nftables on .30 (PREROUTING on the node, as kube-proxy does)
-in_ns node iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
-	-m statistic --mode random --probability 0.1 -j DNAT --to-destination 198.18.1.2:8081
-in_ns node iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
-	-j DNAT --to-destination 198.18.1.2:8080
-in_ns node nft add table ip lb
-in_ns node nft 'add chain ip lb pre { type nat hook prerouting priority -100; }'
-in_ns node nft 'add rule ip lb pre ip daddr 198.19.0.30 tcp dport 80 dnat to numgen random mod 100 map { 0-9 : 198.18.1.2 . 8081, 10-99 : 198.18.1.2 . 8080 }'
+# iptables on .20, nftables on .30 (PREROUTING on nfnode, as kube-proxy does
+# on its node), both to the pod's address on nfnode's side
+in_ns nfnode iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
+	-m statistic --mode random --probability 0.1 -j DNAT --to-destination 198.18.31.2:8081
+in_ns nfnode iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
+	-j DNAT --to-destination 198.18.31.2:8080
+in_ns nfnode nft add table ip lb
+in_ns nfnode nft 'add chain ip lb pre { type nat hook prerouting priority -100; }'
+in_ns nfnode nft 'add rule ip lb pre ip daddr 198.19.0.30 tcp dport 80 dnat to numgen random mod 100 map { 0-9 : 198.18.31.2 . 8081, 10-99 : 198.18.31.2 . 8080 }'
+# keep netfilter's conntrack from filling with TIME_WAIT entries, or new SYNs
+# are dropped after a few rounds (after the rules: they load its module)
+for n in nfnode node; do
+	in_ns $n sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/null || true
+	in_ns $n sysctl -qw net.netfilter.nf_conntrack_max=1048576 2>/dev/null || true
+done
 # HAProxy on .40, an address of the node
 ip -n "$(ns node)" addr add 198.19.0.40/32 dev lo
 cat >"$WORK/haproxy.cfg" <<CFG
@@ -100,13 +143,14 @@ XDP_PASS_PIN=/sys/fs/bpf/sluice-bench-xdp-$$
 bpftool prog loadall .output/passthru.bpf.o "$XDP_PASS_PIN" >/dev/null
 # nsenter, not ip -n: that remounts /sys and would not see the pin
 in_node ip link set dev clp xdpdrv pinned "$XDP_PASS_PIN/sl_xdp_passthru"
-trap 'cluster_down; rm -rf "$XDP_PASS_PIN"' EXIT
+trap 'cluster_down; nf_down; rm -rf "$XDP_PASS_PIN"' EXIT
 sleep 0.5
 
-PATHS="direct sluice-tc sluice-xdp xdp-pass iptables nftables haproxy"
+PATHS="direct sluice-tc sluice-xdp xdp-pass iptables nftables conntrack haproxy"
 url_of() {
 	case $1 in
 	direct | xdp-pass) echo "http://198.18.1.2:8080/" ;;
+	conntrack) echo "http://198.18.31.2:8080/" ;;
 	sluice-tc | sluice-xdp) echo "http://198.19.0.10/" ;;
 	iptables) echo "http://198.19.0.20/" ;;
 	nftables) echo "http://198.19.0.30/" ;;
@@ -118,6 +162,7 @@ client_of() { # sluice's client is the one behind cli0, where its programs are a
 	direct) echo cld ;; sluice-tc) echo client ;; sluice-xdp) echo clx ;; xdp-pass) echo clp ;;
 	iptables) echo cli ;;
 	nftables) echo cln ;;
+	conntrack) echo clc ;;
 	haproxy) echo clh ;;
 	esac
 }
@@ -181,6 +226,12 @@ echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s; $ROUNDS cycles pe
 echo "path's run between two runs of direct; medians, and the ratios' quartiles"
 echo "sluice's TC halves: $(grep -o "reverse at egress ([a-z]*)" "$WORK/agent.log" | head -1 | tr -d '()' | sed 's/.* //')"
 echo "backend: nginx, 1 worker; every path splits 90/10 between two ports of it"
+ct_count() { in_ns "$1" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
+if [ "$NODE_CONNTRACK" = 1 ]; then
+	echo "netfilter conntrack: on in nfnode and in sluice's node (NODE_CONNTRACK=1, $(ct_count node) entries now)"
+else
+	echo "netfilter conntrack: on in nfnode ($(ct_count nfnode) entries now), off in sluice's node ($(ct_count node))"
+fi
 printf '%-10s %-10s %10s %8s %14s   %s\n' mode path "req/s" "p99 ms" "ratio direct" "ratio Q1-Q3"
 for mode in keepalive close; do
 	for p in $PATHS; do
