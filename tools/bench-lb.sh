@@ -77,9 +77,11 @@ for n in client node cld cli cln clc clh clx clp; do
 	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 if [ "$NODE_CONNTRACK" = 1 ]; then
-	# an empty nat chain is enough for netfilter to track every connection
-	in_ns node nft add table ip ct
-	in_ns node nft 'add chain ip ct pre { type nat hook prerouting priority -100; }'
+	# a DNAT rule for another Service, as kube-proxy has: netfilter then
+	# tracks every connection through the node (an empty nat chain would not)
+	in_ns node nft add table ip kubeproxy
+	in_ns node nft 'add chain ip kubeproxy pre { type nat hook prerouting priority -100; }'
+	in_ns node nft 'add rule ip kubeproxy pre ip daddr 198.19.0.99 tcp dport 80 dnat to 198.18.1.2:8080'
 fi
 
 # the backend: nginx, one worker, two ports
@@ -171,6 +173,14 @@ for p in $PATHS; do
 		"$(url_of "$p")" || true)
 	[ "$code" = 200 ] || { echo "path $p does not answer ($code)" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
 done
+# those requests left entries wherever conntrack is on: check it is on where meant
+ct_count() { in_ns "$1" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
+CT_NODE=$(ct_count node) CT_NFNODE=$(ct_count nfnode)
+if [ "$CT_NFNODE" -eq 0 ] || { [ "$NODE_CONNTRACK" = 1 ] && [ "$CT_NODE" -eq 0 ]; } ||
+	{ [ "$NODE_CONNTRACK" != 1 ] && [ "$CT_NODE" -ne 0 ]; }; then
+	echo "netfilter conntrack is not where it should be: $CT_NODE entries in sluice's node, $CT_NFNODE in nfnode (NODE_CONNTRACK=$NODE_CONNTRACK)" >&2
+	exit 1
+fi
 
 # wrk's numbers: requests/s and the 99th percentile in ms
 measure() { # PATH MODE
@@ -226,12 +236,12 @@ echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s; $ROUNDS cycles pe
 echo "path's run between two runs of direct; medians, and the ratios' quartiles"
 echo "sluice's TC halves: $(grep -o "reverse at egress ([a-z]*)" "$WORK/agent.log" | head -1 | tr -d '()' | sed 's/.* //')"
 echo "backend: nginx, 1 worker; every path splits 90/10 between two ports of it"
-ct_count() { in_ns "$1" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
 if [ "$NODE_CONNTRACK" = 1 ]; then
-	echo "netfilter conntrack: on in nfnode and in sluice's node (NODE_CONNTRACK=1, $(ct_count node) entries now)"
+	echo "netfilter conntrack: on in nfnode and in sluice's node (NODE_CONNTRACK=1)"
 else
-	echo "netfilter conntrack: on in nfnode ($(ct_count nfnode) entries now), off in sluice's node ($(ct_count node))"
+	echo "netfilter conntrack: on in nfnode, off in sluice's node"
 fi
+echo "(entries after one request on each path: $CT_NFNODE in nfnode, $CT_NODE in sluice's node)"
 printf '%-10s %-10s %10s %8s %14s   %s\n' mode path "req/s" "p99 ms" "ratio direct" "ratio Q1-Q3"
 for mode in keepalive close; do
 	for p in $PATHS; do
