@@ -754,6 +754,8 @@ int do_agent(int argc, char **argv)
 			goto cleanup;
 	}
 	err = apply_set(&a, &set);
+	/* each rollout holds its own copy: the set's ~33 KB a Canary need not stay */
+	spec_set_free(&set);
 	if (!err)
 		err = attach_all(&a);
 	if (err)
