@@ -20,8 +20,8 @@
 # nftables run on a node of their own ("nfnode", a second router namespace
 # with a second link to the same pod), so that their netfilter conntrack is
 # not charged to direct, sluice and HAProxy as well. NODE_CONNTRACK=1 turns
-# conntrack on in sluice's node too (an empty nat chain), as on a node where
-# kube-proxy already runs: every node path then pays it.
+# conntrack on in sluice's node too (a DNAT rule for another Service), as on
+# a node where kube-proxy already runs: every node path then pays it.
 # wrk from the client namespace, keep-alive and new-connection (Connection:
 # close) modes. Each path's run of DUR seconds sits between two runs of direct
 # and is compared with their mean; ROUNDS cycles of every path per mode, the
