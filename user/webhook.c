@@ -3,7 +3,10 @@
  * The webhook worker: one thread, one curl multi handle, every call in
  * flight at once, so a slow hook of one rollout (up to its timeout, 10 s by
  * default) never delays another's, nor the agent's ticks. libcurl does the
- * HTTP; the agent thread only queues requests and reads results.
+ * HTTP; the agent thread only queues requests and reads results. The
+ * worker and libcurl (with the TLS library under it) start at the first
+ * call: an agent whose Canaries have no webhooks never pays for them, about
+ * 2.4 MiB of resident memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +36,8 @@ struct call {
 struct webhook_runner {
 	pthread_t thread;
 	pthread_mutex_t lock;
-	CURLM *multi;
+	CURLM *multi; /* with the thread, from the first call on */
+	bool started;
 	struct call *queued; /* submitted, not yet handed to curl */
 	struct webhook_result *results; /* finished, not yet read */
 	int n_results, cap_results;
@@ -173,21 +177,32 @@ int webhook_runner_start(struct webhook_runner **out)
 	*out = NULL;
 	if (!r)
 		return -ENOMEM;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	r->multi = curl_multi_init();
-	if (!r->multi || pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK)) {
+	if (pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK)) {
 		free(r);
 		return -EIO;
 	}
 	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+/* libcurl and the worker thread, at the first call (agent thread only). */
+static int runner_begin(struct webhook_runner *r)
+{
+	if (r->started)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -EIO;
+	r->multi = curl_multi_init();
+	if (!r->multi)
+		return -ENOMEM;
 	if (pthread_create(&r->thread, NULL, worker, r)) {
 		curl_multi_cleanup(r->multi);
-		close(r->pipe[0]);
-		close(r->pipe[1]);
-		free(r);
+		r->multi = NULL;
 		return -EAGAIN;
 	}
-	*out = r;
+	pthread_setname_np(r->thread, "sl-webhooks"); /* for ps -L, top -H and the tests */
+	r->started = true;
 	return 0;
 }
 
@@ -199,9 +214,16 @@ int webhook_runner_fd(const struct webhook_runner *r)
 uint64_t webhook_submit(struct webhook_runner *r, const struct spec_webhook *w,
 			const char *payload)
 {
-	struct call *c = calloc(1, sizeof(*c));
+	struct call *c;
 	uint64_t token;
+	int err = runner_begin(r);
 
+	if (err) {
+		log_warn("webhook %s: the webhook worker cannot start: %s; trying again at the "
+			 "next tick\n", w->name, strerror(-err));
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return 0;
 	c->payload = strdup(payload);
@@ -244,19 +266,21 @@ void webhook_runner_stop(struct webhook_runner *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&r->lock);
-	r->stop = true;
-	pthread_mutex_unlock(&r->lock);
-	curl_multi_wakeup(r->multi);
-	pthread_join(r->thread, NULL);
+	if (r->started) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_mutex_unlock(&r->lock);
+		curl_multi_wakeup(r->multi);
+		pthread_join(r->thread, NULL);
+		/* transfers still in flight are dropped with the multi handle */
+		curl_multi_cleanup(r->multi);
+	}
 	while (r->queued) {
 		struct call *c = r->queued;
 
 		r->queued = c->next;
 		call_free(c);
 	}
-	/* transfers still in flight are dropped with the multi handle */
-	curl_multi_cleanup(r->multi);
 	close(r->pipe[0]);
 	close(r->pipe[1]);
 	free(r->results);

@@ -24,13 +24,17 @@ struct webhook_result {
 	char error[128]; /* transport error, empty when an HTTP status came */
 };
 
+/**
+ * webhook_runner_start() - the runner, without its thread: libcurl and the
+ * worker start at the first webhook_submit().
+ */
 int webhook_runner_start(struct webhook_runner **out);
 /** webhook_runner_fd() - readable when results wait. */
 int webhook_runner_fd(const struct webhook_runner *r);
 /**
  * webhook_submit() - POST @payload (JSON) to @w->url with @w's timeout and
  * retries. Return: a token (> 0) identifying the call, or 0 when it could
- * not be queued.
+ * not be queued (no memory, or the worker could not start: logged).
  */
 uint64_t webhook_submit(struct webhook_runner *r, const struct spec_webhook *w,
 			const char *payload);

@@ -176,6 +176,9 @@ attached() {
 	echo "$h" | grep -q "^ingress .* sl_tc_forward$" && echo "$h" | grep -q "^egress .* sl_tc_reverse$"
 }
 
+# agent_threads: the names of the running agent's threads, one a line
+agent_threads() { cat /proc/"$AGENT_PID"/task/*/comm 2>/dev/null; }
+
 stop_agent() {
 	[ -n "${AGENT_PID:-}" ] || return 0
 	kill -TERM "$AGENT_PID" 2>/dev/null

@@ -62,6 +62,10 @@ load 12 "$WORK/healthy.json"
 t0=$(date +%s%N)
 wait_for rollout.phase Succeeded 15
 ok $? "healthy canary: Succeeded"
+# one thread: the /metrics server runs in the agent's poll loop, and the
+# webhook worker starts only with a first call
+[ "$(agent_threads | wc -l)" -eq 1 ] && ! agent_threads | grep -qx sl-webhooks
+ok $? "no webhooks in the spec: no webhook worker, libcurl never started (threads: $(agent_threads | tr '\n' ' '))"
 t1=$(date +%s%N)
 w=$(field weight_bp)
 [ "$w" = 10000 ]

@@ -91,6 +91,8 @@ ok $? "confirm-rollout closed: the rollout waits at 0% without failing ($(field 
 gate 9601 open
 wait_for weight_bp 2000 6
 ok $? "confirm-rollout open: the first step goes (pre-rollout answered 200)"
+agent_threads | grep -qx sl-webhooks
+ok $? "the webhook worker started with the first call ($(agent_threads | tr '\n' ' '))"
 grep -q '^/smoke {"name":"web","namespace":"e2e","phase":"' "$WORK/hook-smoke.log"
 ok $? "pre-rollout got Flagger's payload ($(head -c 120 "$WORK/hook-smoke.log"))"
 
