@@ -219,8 +219,8 @@ uint64_t webhook_submit(struct webhook_runner *r, const struct spec_webhook *w,
 	int err = runner_begin(r);
 
 	if (err) {
-		log_warn("webhook %s: the webhook worker cannot start: %s; trying again at the "
-			 "next tick\n", w->name, strerror(-err));
+		log_warn("webhook %s not called: the webhook worker cannot start: %s\n", w->name,
+			 strerror(-err));
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
