@@ -104,7 +104,7 @@ static __always_inline int steer_new_flow(const struct pkt *p, const struct sl_s
 	fwd->flags = ct_teardown_flags(p, SL_CT_F_FIN_FWD);
 	fwd->version = version;
 	fwd->backend_id = backend_id;
-	fwd->sample_shift = sl_svc_sample_shift(svc->flags);
+	fwd->svc_ref = svc->id + 1;
 
 	/* sl_revnat already lists this backend's VIPs: the agent writes it first. */
 	if (old) {

@@ -42,7 +42,7 @@ static void maps_reset(struct dp_maps *m)
 {
 	m->services = m->slots = m->backends = m->ct = -1;
 	m->cohorts = m->stats = m->dp_stats = m->meta = m->filter = m->latency = m->agent = -1;
-	m->revnat = -1;
+	m->revnat = m->sampling = -1;
 }
 
 /*
@@ -131,6 +131,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 	dp->maps.latency = bpf_map__fd(skel->maps.sl_latency);
 	dp->maps.agent = bpf_map__fd(skel->maps.sl_agent);
 	dp->maps.revnat = bpf_map__fd(skel->maps.sl_revnat);
+	dp->maps.sampling = bpf_map__fd(skel->maps.sl_svc_sampling);
 	return 0;
 
 cleanup:
@@ -439,7 +440,8 @@ int dp_maps_open_pinned(struct dp_maps *m, const char *pin_root)
 	    (err = open_pin(pin_root, SL_MAP_FILTER, &m->filter)) ||
 	    (err = open_pin(pin_root, SL_MAP_LATENCY, &m->latency)) ||
 	    (err = open_pin(pin_root, SL_MAP_AGENT, &m->agent)) ||
-	    (err = open_pin(pin_root, SL_MAP_REVNAT, &m->revnat))) {
+	    (err = open_pin(pin_root, SL_MAP_REVNAT, &m->revnat)) ||
+	    (err = open_pin(pin_root, SL_MAP_SAMPLING, &m->sampling))) {
 		dp_maps_close(m);
 		return err;
 	}
@@ -450,7 +452,7 @@ void dp_maps_close(struct dp_maps *m)
 {
 	int *fds[] = { &m->services, &m->slots,	   &m->backends, &m->ct,     &m->cohorts,
 		       &m->stats,    &m->dp_stats, &m->meta,	 &m->filter, &m->latency,
-		       &m->agent,    &m->revnat };
+		       &m->agent,    &m->revnat,   &m->sampling };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -534,7 +536,8 @@ int dp_cleanup(const char *pin_root, const char *ifaces, int *filters, int *pins
 	static const char *const names[] = { SL_MAP_SERVICES, SL_MAP_SLOTS,   SL_MAP_BACKENDS,
 					     SL_MAP_CT,	      SL_MAP_COHORTS, SL_MAP_STATS,
 					     SL_MAP_DP_STATS, SL_MAP_SVC_META, SL_MAP_FILTER,
-					     SL_MAP_LATENCY,  SL_MAP_AGENT,    SL_MAP_REVNAT };
+					     SL_MAP_LATENCY,  SL_MAP_AGENT,    SL_MAP_REVNAT,
+					     SL_MAP_SAMPLING };
 	struct if_nameindex *all = if_nameindex(), *it;
 
 	*filters = *pins = 0;

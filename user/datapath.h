@@ -38,6 +38,7 @@ struct dp_maps {
 	int latency;
 	int agent;
 	int revnat;
+	int sampling;
 };
 
 /* How the TC halves are attached. */

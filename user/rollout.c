@@ -585,25 +585,22 @@ int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_
 static void sample_update(struct rollout *r, uint64_t now_ms, const struct counters v[2])
 {
 	uint64_t total = v[SL_PRIMARY].requests + v[SL_CANARY].requests;
-	struct sl_service_key key;
 	uint64_t per_interval;
 	uint8_t k;
 	int err;
 
 	if (!r->sample_ms) {
 		/* the first tick: start from the k in the maps (an agent restart keeps it) */
-		struct sl_service svc;
+		int cur = steering_sample_shift(r->maps, r->svc_id);
 
-		steering_key(&r->spec, &key);
-		if (!bpf_map_lookup_elem(r->maps->services, &key, &svc))
-			r->sample_shift = sl_svc_sample_shift(svc.flags);
+		if (cur >= 0)
+			r->sample_shift = (uint8_t)cur;
 	} else if (now_ms > r->sample_ms && total >= r->sample_requests) {
 		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
 			       (now_ms - r->sample_ms);
 		k = metrics_sample_shift(r->sample_shift, per_interval, r->rec.st.weight_bp,
 					 r->sample_min);
-		steering_key(&r->spec, &key);
-		err = steering_set_sample_shift(r->maps, &key, k);
+		err = steering_set_sample_shift(r->maps, r->svc_id, k);
 		if (err < 0)
 			log_warn("%s: setting latency sampling: %s\n", r->rec.name, strerror(-err));
 		else if (err > 0 || k != r->sample_shift)

@@ -174,6 +174,7 @@ static cJSON *service_json(const struct dp_maps *m, const char *state_dir,
 	struct sl_service_meta meta = { 0 };
 	char vip[INET6_ADDRSTRLEN];
 	cJSON *o = cJSON_CreateObject(), *r;
+	uint8_t shift = 0;
 
 	bpf_map_lookup_elem(m->meta, &svc->id, &meta);
 	inet_ntop(k->family, &k->vip, vip, sizeof(vip));
@@ -188,8 +189,8 @@ static cJSON *service_json(const struct dp_maps *m, const char *state_dir,
 				svc->affinity == SL_AFFINITY_CLIENT ? "client" : "connection");
 	cJSON_AddBoolToObject(o, "cohorts", svc->flags & SL_SVC_F_COHORTS);
 	/* latency sampling: 1 in this many requests timed (docs/accounting.md) */
-	cJSON_AddNumberToObject(o, "latency_sample_1_in",
-				1U << sl_svc_sample_shift(svc->flags));
+	bpf_map_lookup_elem(m->sampling, &svc->id, &shift);
+	cJSON_AddNumberToObject(o, "latency_sample_1_in", 1U << (shift & 7));
 	r = meta.name[0] ? rollout_json(state_dir, meta.name) : NULL;
 	if (r)
 		cJSON_AddItemToObject(o, "rollout", r);

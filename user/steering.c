@@ -410,6 +410,9 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 		err = write_cohorts(m, svc_id, &c->canary, SL_CANARY);
 	if (!err)
 		err = write_meta(m, svc_id, c);
+	/* a new service starts timing every request, whatever the id's last owner had */
+	if (!err && !found && (err = steering_set_sample_shift(m, svc_id, 0)) > 0)
+		err = 0;
 	if (!err)
 		err = filters_add(m, c);
 	if (!err)
@@ -424,7 +427,7 @@ int steering_apply(const struct dp_maps *m, const struct spec_canary *c, uint16_
 		    (c->primary.n_cohorts + c->canary.n_cohorts ? SL_SVC_F_COHORTS : 0) |
 		    (c->failsafe ? SL_SVC_F_FAILSAFE : 0) |
 		    /* the rollout's, kept */
-		    (found ? old.flags & (SL_SVC_F_PRIMARY_ONLY | SL_SVC_SAMPLE_MASK) : 0);
+		    (found ? old.flags & SL_SVC_F_PRIMARY_ONLY : 0);
 	svc.primary_count = c->primary.n_endpoints;
 	svc.canary_count = c->canary.n_endpoints;
 	svc.hash_seed = steering_seed(c->namespace, c->name);
@@ -479,12 +482,24 @@ int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key,
 	return err < 0 ? err : 0;
 }
 
-int steering_set_sample_shift(const struct dp_maps *m, const struct sl_service_key *key,
-			      uint8_t shift)
+int steering_sample_shift(const struct dp_maps *m, uint32_t svc_id)
 {
+	uint8_t k;
+
+	if (svc_id >= SL_MAX_SERVICES)
+		return -ERANGE;
+	return bpf_map_lookup_elem(m->sampling, &svc_id, &k) ? -errno : k;
+}
+
+int steering_set_sample_shift(const struct dp_maps *m, uint32_t svc_id, uint8_t shift)
+{
+	int cur = steering_sample_shift(m, svc_id);
+
 	if (shift > SL_SAMPLE_SHIFT_MAX)
 		return -ERANGE;
-	return set_flag_bits(m, key, SL_SVC_SAMPLE_MASK, shift << SL_SVC_SAMPLE_POS);
+	if (cur < 0 || cur == shift)
+		return cur < 0 ? cur : 0;
+	return bpf_map_update_elem(m->sampling, &svc_id, &shift, BPF_ANY) ? -errno : 1;
 }
 
 int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, uint8_t version)

@@ -38,12 +38,14 @@ int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key,
 		      bool on);
 
 /**
- * steering_set_sample_shift() - time 1 in 2^@shift of the service's requests
- * (new flows take it up; see SL_SVC_SAMPLE_MASK).
+ * steering_set_sample_shift() - time 1 in 2^@shift of service @svc_id's
+ * requests, on every flow from its next request on (sl_svc_sampling).
  * Return: 1 when it changed, 0 when it was already so, or -errno.
  */
-int steering_set_sample_shift(const struct dp_maps *m, const struct sl_service_key *key,
-			      uint8_t shift);
+int steering_set_sample_shift(const struct dp_maps *m, uint32_t svc_id, uint8_t shift);
+
+/** steering_sample_shift() - service @svc_id's latency sampling k, or -errno. */
+int steering_sample_shift(const struct dp_maps *m, uint32_t svc_id);
 
 /**
  * steering_evict() - move the flows of @key's VIP that run to @version off

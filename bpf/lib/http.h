@@ -98,14 +98,19 @@ static __always_inline void http_count_latency(__u32 backend_id, __u64 ns)
 }
 
 /*
- * Is the request starting at TCP sequence @seq timed, on a flow sampling 1 in
- * 2^@shift? Hashing the sequence number (random from the handshake on) picks
- * requests independently of their latency, and a retransmitted head gets the
- * same answer as the original.
+ * Is the request starting at TCP sequence @seq timed, on flow @e? Its
+ * service times 1 in 2^k requests, k as the agent set it now (an entry from
+ * before svc_ref existed finds no service and times every request). Hashing
+ * the sequence number (random from the handshake on) picks requests
+ * independently of their latency, and a retransmitted head gets the same
+ * answer as the original.
  */
-static __always_inline bool http_sampled(__u8 shift, __u32 seq)
+static __always_inline bool http_sampled(const struct sl_ct_entry *e, __u32 seq)
 {
-	return !shift || !(sl_mix32(seq) & ((1U << (shift & 7)) - 1));
+	__u32 svc_id = e->svc_ref - 1;
+	__u8 *k = bpf_map_lookup_elem(&sl_svc_sampling, &svc_id);
+
+	return !k || !*k || !(sl_mix32(seq) & ((1U << (*k & 7)) - 1));
 }
 
 /**
@@ -127,7 +132,7 @@ static __always_inline void http_forward(void *ctx, bool xdp, const struct pkt *
 		st->requests++;
 	if (e->pending == 0) {
 		e->req_seq = p->seq;
-		if (http_sampled(e->sample_shift, p->seq)) {
+		if (http_sampled(e, p->seq)) {
 			e->req_ns = bpf_ktime_get_ns();
 			e->http_flags &= ~SL_HTTP_F_UNTIMED;
 		} else {

@@ -48,6 +48,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_backends SEC(".maps");
 
+/* The latency sampling k of each service (datapath.h); read at every request head. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_svc_sampling SEC(".maps");
+
 /* One entry per flow; the loader sizes it (--ct-flows). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

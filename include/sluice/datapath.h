@@ -27,6 +27,7 @@
 #define SL_MAP_LATENCY "sl_latency"
 #define SL_MAP_AGENT "sl_agent"
 #define SL_MAP_REVNAT "sl_revnat"
+#define SL_MAP_SAMPLING "sl_svc_sampling"
 
 /* Limits. They size the maps; the agent rejects specs beyond them. */
 #define SL_MAX_SERVICES 1024
@@ -64,22 +65,16 @@ enum sl_affinity {
 #define SL_SVC_F_FAILSAFE (1U << 2) /* agent silent too long: new connections to primary */
 #define SL_SVC_F_PRIMARY_ONLY (1U << 3) /* rolled back: primary only, cohorts included */
 /*
- * Bits 4-6: the service's latency sampling, k, as the agent chooses it from
- * the request rate: the datapath times 1 in 2^k requests (0: every one).
- * Reading the clock is the dearest thing request accounting does (about
- * 100 ns a call on a busy node, two a request); at thousands of requests a
- * second a sample gives the same p99, and every response is still counted.
- * A flow takes the service's k when it starts. docs/accounting.md says more.
+ * sl_svc_sampling: array indexed by service id, the service's latency
+ * sampling k as the agent chooses it from the request rate: the datapath
+ * times 1 in 2^k requests (0: every one). Reading the clock is the dearest
+ * thing request accounting does (about 100 ns a call on a busy node, two a
+ * request); at thousands of requests a second a sample gives the same p99,
+ * and every response is still counted. Every flow reads it at each request,
+ * through its entry's svc_ref, so a keep-alive connection opened while the
+ * service was quiet follows the rate too. docs/accounting.md says more.
  */
-#define SL_SVC_SAMPLE_POS 4
-#define SL_SVC_SAMPLE_MASK (7U << SL_SVC_SAMPLE_POS)
 #define SL_SAMPLE_SHIFT_MAX 4 /* at most 1 in 16 */
-
-/* The k in a service's flags: the datapath, the agent and the CLI read it alike. */
-static inline __attribute__((always_inline)) __u8 sl_svc_sample_shift(__u8 flags)
-{
-	return (flags & SL_SVC_SAMPLE_MASK) >> SL_SVC_SAMPLE_POS;
-}
 
 /*
  * An address of either family. IPv4 uses the first word and leaves the rest
@@ -275,9 +270,13 @@ struct sl_ct_entry {
 	__u32 resp_seq; /* the last response head's, likewise */
 	__u8 pending; /* requests seen, responses not yet */
 	__u8 http_flags; /* SL_HTTP_F_* */
-	__u8 sample_shift; /* the service's latency sampling k when the flow started */
-	__u8 pad;
-	__u32 pad2;
+	__u16 pad;
+	/*
+	 * The flow's service id + 1, where its latency sampling k is read
+	 * (sl_svc_sampling); 0 in entries written before the field existed,
+	 * which time every request.
+	 */
+	__u32 svc_ref;
 };
 _Static_assert(sizeof(struct sl_ct_entry) == 64, "sl_ct_entry layout");
 

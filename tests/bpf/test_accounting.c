@@ -189,41 +189,72 @@ static void exchange(bool v6, uint16_t port, uint32_t cseq, uint32_t bseq)
 	seg(v6, false, port, PKT_TCP_ACK | PKT_TCP_PSH, bseq, "HTTP/1.1 200 OK\r\n\r\n");
 }
 
+/* Requests timed (in the histogram) of @n exchanges on @port from client sequence @cseq. */
+static uint64_t timed_of(bool v6, uint16_t port, uint32_t cseq, int n, uint32_t *want_1_in_8)
+{
+	uint64_t h0 = hist_total(v6);
+
+	*want_1_in_8 = 0;
+	for (int i = 0; i < n; i++, cseq += 1000) {
+		exchange(v6, port, cseq, cseq + 999);
+		if (!(sl_mix32(cseq) & 7))
+			(*want_1_in_8)++;
+	}
+	return hist_total(v6) - h0;
+}
+
+/* The flow CLIENT:@port -> VIP:80's conntrack entry, read or (@write) written back. */
+static bool ct_entry(bool v6, uint16_t port, struct sl_ct_entry *e, bool write)
+{
+	struct sl_ct_key k = { .sport = htons(port), .dport = htons(80), .proto = IPPROTO_TCP };
+
+	k.family = v6 ? AF_INET6 : AF_INET;
+	inet_pton(k.family, v6 ? CLIENT6 : CLIENT4, &k.saddr);
+	inet_pton(k.family, v6 ? VIP6 : VIP4, &k.daddr);
+	return write ? !bpf_map_update_elem(dp.maps.ct, &k, e, BPF_EXIST)
+		     : !bpf_map_lookup_elem(dp.maps.ct, &k, e);
+}
+
 /*
- * Latency sampling: a flow started while the service times 1 in 8 requests
- * puts exactly the requests whose sequence numbers hash into the sample in
- * the histogram, and counts every request and response; a flow started
- * before keeps timing every request.
+ * Latency sampling: while the service times 1 in 8 requests, exactly the
+ * requests whose sequence numbers hash into the sample reach the histogram,
+ * and every request and response is still counted; a keep-alive flow opened
+ * before the change follows it from its next request, and back again; an
+ * entry from before svc_ref existed times every request.
  */
-static void test_sampling(bool v6, const struct sl_service_key *key)
+static void test_sampling(bool v6)
 {
 	const char *fam = v6 ? "v6" : "v4";
-	struct sl_backend_stats before, after;
+	uint32_t svc = v6 ? svc6 : svc4, want, cseq, bseq;
 	uint16_t old_port = v6 ? 8100 : 8200, port = old_port + 1;
-	uint32_t cseq = 2, bseq = 1001, want = 0;
-	uint64_t h0;
+	struct sl_backend_stats before, after;
+	struct sl_ct_entry e;
+	uint64_t timed, h0;
+	bool found;
 	int n = 64;
 
-	handshake(v6, old_port); /* before the change: k = 0 for its life */
-	tap_ok(steering_set_sample_shift(&dp.maps, key, 3) == 1, "%s: sampling set to 1 in 8", fam);
+	handshake(v6, old_port); /* opened while every request is timed */
+	timed = timed_of(v6, old_port, 2, 8, &want);
+	tap_ok(steering_sample_shift(&dp.maps, svc) == 0 && timed == 8,
+	       "%s: a new service times every request (%llu of 8)", fam,
+	       (unsigned long long)timed);
+	tap_ok(steering_set_sample_shift(&dp.maps, svc, 3) == 1 &&
+		       steering_sample_shift(&dp.maps, svc) == 3,
+	       "%s: sampling set to 1 in 8", fam);
 	handshake(v6, port);
 
 	before = snap(v6);
-	h0 = hist_total(v6);
-	for (int i = 0; i < n; i++, cseq += 1000, bseq += 1000) {
-		exchange(v6, port, cseq, bseq);
-		if (!(sl_mix32(cseq) & 7))
-			want++;
-	}
+	timed = timed_of(v6, port, 2, n, &want);
 	after = snap(v6);
 	tap_ok(D(requests) == (unsigned)n && D(responses[1]) == (unsigned)n,
 	       "%s: sampled flow: all %d requests and responses counted (%llu/%llu)", fam, n,
 	       D(requests), D(responses[1]));
-	tap_ok(want > 0 && want < (unsigned)n && hist_total(v6) - h0 == want,
+	tap_ok(want > 0 && want < (unsigned)n && timed == want,
 	       "%s: sampled flow: the %u of %d requests whose sequence hashes into 1 in 8 timed "
-	       "(%llu)", fam, want, n, (unsigned long long)(hist_total(v6) - h0));
+	       "(%llu)", fam, want, n, (unsigned long long)timed);
 
 	/* an untimed request's head sent again is still one request */
+	cseq = 2 + 1000 * n, bseq = cseq + 999;
 	while (!(sl_mix32(cseq) & 7))
 		cseq += 1000, bseq += 1000;
 	before = snap(v6);
@@ -237,16 +268,32 @@ static void test_sampling(bool v6, const struct sl_service_key *key)
 	       "%s: an untimed request retransmitted: one request, one response, no latency",
 	       fam);
 
-	/* the flow from before the change: every request timed */
-	h0 = hist_total(v6);
-	for (int i = 0; i < 8; i++)
-		exchange(v6, old_port, 2 + 1000 * i, 1001 + 1000 * i);
-	tap_ok(hist_total(v6) - h0 == 8, "%s: a flow started before still times all 8 (%llu)", fam,
-	       (unsigned long long)(hist_total(v6) - h0));
-	tap_ok(steering_set_sample_shift(&dp.maps, key, 0) == 1 &&
-		       steering_set_sample_shift(&dp.maps, key, 0) == 0 &&
-		       steering_set_sample_shift(&dp.maps, key, SL_SAMPLE_SHIFT_MAX + 1) == -ERANGE,
-	       "%s: sampling back to every request; a k past 1 in 16 refused", fam);
+	/* the keep-alive flow from before the change follows it */
+	timed = timed_of(v6, old_port, 10002, n, &want);
+	tap_ok(timed == want && want < (unsigned)n,
+	       "%s: a flow opened before the change times its %u of %d too (%llu)", fam, want, n,
+	       (unsigned long long)timed);
+
+	/* an entry written before svc_ref existed: every request */
+	memset(&e, 0, sizeof(e));
+	found = ct_entry(v6, old_port, &e, false);
+	tap_ok(found && e.svc_ref == svc + 1, "%s: the flow's entry names its service (svc_ref %u)",
+	       fam, e.svc_ref);
+	e.svc_ref = 0;
+	ct_entry(v6, old_port, &e, true);
+	timed = timed_of(v6, old_port, 200002, 8, &want);
+	tap_ok(timed == 8, "%s: an entry without svc_ref times every request (%llu of 8)", fam,
+	       (unsigned long long)timed);
+
+	tap_ok(steering_set_sample_shift(&dp.maps, svc, 0) == 1 &&
+		       steering_set_sample_shift(&dp.maps, svc, 0) == 0 &&
+		       steering_set_sample_shift(&dp.maps, svc, SL_SAMPLE_SHIFT_MAX + 1) == -ERANGE &&
+		       steering_set_sample_shift(&dp.maps, SL_MAX_SERVICES, 0) == -ERANGE,
+	       "%s: sampling back to every request; a k past 1 in 16 or an id past the "
+	       "last refused", fam);
+	timed = timed_of(v6, port, 300002, 8, &want);
+	tap_ok(timed == 8, "%s: and the sampled flow times all 8 again (%llu)", fam,
+	       (unsigned long long)timed);
 }
 
 static void test_latency_buckets(void)
@@ -267,24 +314,21 @@ static void test_latency_buckets(void)
 
 int main(void)
 {
-	struct sl_service_key key4, key6;
 	struct spec_canary c;
 
 	if (!fixture_setup("BPF accounting fixtures"))
 		return tap_done();
 	make_canary(&c, "http4", VIP4, 80, IPPROTO_TCP, P1_4, NULL);
 	steering_apply(&dp.maps, &c, 0, &svc4);
-	steering_key(&c, &key4);
 	make_canary(&c, "http6", VIP6, 80, IPPROTO_TCP, P1_6, NULL);
 	steering_apply(&dp.maps, &c, 0, &svc6);
-	steering_key(&c, &key6);
 
 	test_exchange(false);
 	test_exchange(true);
 	test_tcp_signals(false);
 	test_tcp_signals(true);
-	test_sampling(false, &key4);
-	test_sampling(true, &key6);
+	test_sampling(false);
+	test_sampling(true);
 	test_latency_buckets();
 	fixture_teardown();
 	return tap_done();

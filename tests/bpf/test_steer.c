@@ -639,6 +639,7 @@ static void test_shared_backend(void)
 	struct pkt_desc in, want;
 	char to[INET6_ADDRSTRLEN], vip[32], name[32];
 	int err, ok = 0, failed = 0;
+	uint32_t id = 0;
 
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "shared-%d", i);
@@ -677,9 +678,16 @@ static void test_shared_backend(void)
 	make_canary(&c, "many-1", "198.19.2.1", 80, IPPROTO_TCP, "198.18.1.40", NULL);
 	steering_key(&c, &key);
 	steering_remove(&dp.maps, &key);
+	/* every free id as a removed service that sampled would leave it */
+	for (uint32_t i = 0; i < SL_MAX_SERVICES; i++)
+		steering_set_sample_shift(&dp.maps, i, 3);
 	make_canary(&c, "many-over", "198.19.2.100", 80, IPPROTO_TCP, "198.18.1.40", NULL);
-	tap_ok(steering_apply(&dp.maps, &c, 0, NULL) == 0,
+	tap_ok(steering_apply(&dp.maps, &c, 0, &id) == 0,
 	       "once one of those services is removed, the refused one fits");
+	tap_ok(steering_sample_shift(&dp.maps, id) == 0,
+	       "a new service times every request, not its id's last owner's 1 in 8 (id %u)", id);
+	for (uint32_t i = 0; i < SL_MAX_SERVICES; i++)
+		steering_set_sample_shift(&dp.maps, i, 0);
 }
 
 static uint32_t get32(const uint8_t *p)

@@ -145,8 +145,9 @@ ok $? "p99 from the kernel's histogram ($k_p99 ms) is within 4.1% of loadgen's (
 # Latency sampling: at a high request rate the agent has the datapath time a
 # sample (1 in 2^k) of the requests; every request and response is still
 # counted. A fourth VIP to p2 alone. A first keep-alive run raises the rate
-# until k rises; a second one, whose connections all start with that k,
-# is then counted against the kernel exactly.
+# until k rises; its connections, opened while every request was timed,
+# follow the new k from their next request; a second run is then counted
+# against the kernel exactly.
 one_backend acct-sample 2s 198.19.0.12 "$P2"
 kill -HUP "$AGENT_PID"
 for i in $(seq 30); do sl status acct-sample --json >/dev/null 2>&1 && break; sleep 0.1; done
@@ -163,11 +164,24 @@ for i in $(seq 100); do k1=$(sample_of); [ "$k1" -gt 1 ] && break; sleep 0.1; do
 # at the full rate, then the k the second run's connections will start with
 sleep 2.5
 k1=$(sample_of)
+# binomial: T timed of N requests at 1 in K, within 5 standard deviations
+# (and never all of them)
+sampled_ok() {
+	awk -v n="$1" -v t="$2" -v k="$3" 'BEGIN { m = n / k; sd = sqrt(n * (1 / k) * (1 - 1 / k));
+		exit !(n > 1000 && t < n && t >= m - 5 * sd && t <= m + 5 * sd) }'
+}
+a1=$(backend_of)
+sleep 1.5
+a2=$(backend_of)
+k1b=$(sample_of)
 kill "$LG" 2>/dev/null; wait "$LG" 2>/dev/null
 [ "$k1" -gt 1 ] && grep -q "acct-sample: timing 1 in $k1 requests" "$WORK/agent.log"
 r=$?
 per=$(grep -o "acct-sample: timing 1 in $k1 requests ([0-9]*" "$WORK/agent.log" | tail -1 | sed 's/.*(//')
 ok $r "at ${per:-?} requests an interval the agent times 1 in $k1 (status and log agree)"
+dreq=$(jq -n "$a2.requests - $a1.requests"); dtimed=$(jq -n "$a2.timed - $a1.timed")
+[ "$k1b" = "$k1" ] && sampled_ok "$dreq" "$dtimed" "$k1"
+ok $? "connections opened while every request was timed follow the new k: $dtimed of $dreq timed at 1 in $k1 (1 in $k1b after)"
 b1=$(backend_of)
 in_ns client "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 --duration 3 \
 	--json >"$WORK/sample.json" 2>/dev/null
@@ -178,9 +192,7 @@ n_lg=$(jq '[.by_status[]] | add' "$WORK/sample.json")
 diag "second run: loadgen $n_lg requests; kernel $dreq requests, $dtimed timed at 1 in $k1"
 [ "$dreq" = "$n_lg" ] && [ "$(jq '.failures | add // 0' "$WORK/sample.json")" = 0 ]
 ok $? "every request still counted while sampling: kernel $dreq = loadgen $n_lg"
-# binomial: 1 in k1 of n, within 5 standard deviations (and never all of them)
-awk -v n="$dreq" -v t="$dtimed" -v k="$k1" 'BEGIN { m = n / k; sd = sqrt(n * (1 / k) * (1 - 1 / k));
-	exit !(n > 1000 && t < n && t >= m - 5 * sd && t <= m + 5 * sd) }'
+sampled_ok "$dreq" "$dtimed" "$k1"
 ok $? "$dtimed of the $dreq requests timed: 1 in $k1 is $(awk -v n="$dreq" -v k="$k1" 'BEGIN { printf "%.0f", n / k }')"
 
 tap_done
