@@ -84,6 +84,25 @@ int rollout_read_counters(const struct dp_maps *m, const struct spec_canary *c,
 	return 0;
 }
 
+/* The requests counted so far on @c's backends, both versions: sl_stats only. */
+static int read_requests(const struct dp_maps *m, const struct spec_canary *c, uint64_t *total)
+{
+	uint32_t ids[SL_MAX_SLOTS];
+	uint8_t versions[SL_MAX_SLOTS];
+	int n = rollout_backends(m, c, ids, versions, SL_MAX_SLOTS);
+
+	*total = 0;
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		struct sl_backend_stats st;
+
+		if (!dp_backend_stats(m, ids[i], &st))
+			*total += st.requests;
+	}
+	return 0;
+}
+
 static uint64_t longest_window(const struct spec_canary *c)
 {
 	uint64_t w = c->analysis.interval_ms;
@@ -492,6 +511,54 @@ static void new_attempt(struct rollout *r, const char *why)
 	commit(r, &d, NULL, "agent");
 }
 
+/*
+ * Latency sampling follows the service's request rate: @total, the requests
+ * counted so far (both versions), against the count at the last update, scaled
+ * to one analysis interval, sets the k the datapath times 1 in 2^k requests by
+ * (metrics_sample_shift() has the rule). Called at each tick and, between
+ * ticks, every ROLLOUT_SAMPLE_EVERY_MS (rollout_housekeep()). The first call
+ * only takes the count to measure from.
+ */
+static void sample_update(struct rollout *r, uint64_t now_ms, uint64_t total)
+{
+	uint64_t per_interval;
+	uint8_t k;
+	int err;
+
+	if (r->sample_ms && now_ms > r->sample_ms && total >= r->sample_requests) {
+		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
+			       (now_ms - r->sample_ms);
+		k = metrics_sample_shift(r->sample_shift, per_interval, r->rec.st.weight_bp,
+					 r->sample_min);
+		err = steering_set_sample_shift(r->maps, r->svc_id, k);
+		if (err < 0)
+			log_warn("%s: setting latency sampling: %s\n", r->rec.name, strerror(-err));
+		else if (err > 0 || k != r->sample_shift)
+			log_info("%s: timing 1 in %u requests (%llu requests an interval)\n",
+				 r->rec.name, 1U << k, (unsigned long long)per_interval);
+		if (err >= 0)
+			r->sample_shift = k;
+	}
+	r->sample_requests = total;
+	r->sample_ms = now_ms;
+}
+
+/*
+ * Latency sampling from the rollout's start: the k in the maps (an agent
+ * restart keeps it) and the request count the rate is measured from. When
+ * the count cannot be read, the first tick takes it.
+ */
+static void sample_start(struct rollout *r, uint64_t now_ms)
+{
+	int cur = steering_sample_shift(r->maps, r->svc_id);
+	uint64_t total;
+
+	if (cur >= 0)
+		r->sample_shift = (uint8_t)cur;
+	if (!read_requests(r->maps, &r->spec, &total))
+		sample_update(r, now_ms, total);
+}
+
 int rollout_start(struct rollout *r, const struct spec_canary *c, const struct dp_maps *m,
 		  const char *state_dir, struct webhook_runner *hooks, uint64_t now_ms)
 {
@@ -530,6 +597,7 @@ int rollout_start(struct rollout *r, const struct spec_canary *c, const struct d
 	if (err)
 		return err;
 	sync_flags(r);
+	sample_start(r, now_ms);
 	if (r->rec.started_unix_ms == 0 || saved.revision != r->rec.revision)
 		new_attempt(r, r->rec.attempt ? "new revision" : "rollout loaded");
 	r->next_tick_ms = now_ms + r->spec.analysis.interval_ms;
@@ -577,42 +645,6 @@ int rollout_update(struct rollout *r, const struct spec_canary *c, uint64_t now_
 	return 0;
 }
 
-/*
- * Latency sampling follows the service's request rate: the requests of the
- * last tick, scaled to one analysis interval, set the k the datapath times
- * 1 in 2^k requests by (metrics_sample_shift() has the rule).
- */
-static void sample_update(struct rollout *r, uint64_t now_ms, const struct counters v[2])
-{
-	uint64_t total = v[SL_PRIMARY].requests + v[SL_CANARY].requests;
-	uint64_t per_interval;
-	uint8_t k;
-	int err;
-
-	if (!r->sample_ms) {
-		/* the first tick: start from the k in the maps (an agent restart keeps it) */
-		int cur = steering_sample_shift(r->maps, r->svc_id);
-
-		if (cur >= 0)
-			r->sample_shift = (uint8_t)cur;
-	} else if (now_ms > r->sample_ms && total >= r->sample_requests) {
-		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
-			       (now_ms - r->sample_ms);
-		k = metrics_sample_shift(r->sample_shift, per_interval, r->rec.st.weight_bp,
-					 r->sample_min);
-		err = steering_set_sample_shift(r->maps, r->svc_id, k);
-		if (err < 0)
-			log_warn("%s: setting latency sampling: %s\n", r->rec.name, strerror(-err));
-		else if (err > 0 || k != r->sample_shift)
-			log_info("%s: timing 1 in %u requests (%llu requests an interval)\n",
-				 r->rec.name, 1U << k, (unsigned long long)per_interval);
-		if (err >= 0)
-			r->sample_shift = k;
-	}
-	r->sample_requests = total;
-	r->sample_ms = now_ms;
-}
-
 void rollout_tick(struct rollout *r, uint64_t now_ms)
 {
 	struct counters v[2], w[2];
@@ -633,7 +665,7 @@ void rollout_tick(struct rollout *r, uint64_t now_ms)
 		return;
 	}
 	snaps_push(r, now_ms, v);
-	sample_update(r, now_ms, v);
+	sample_update(r, now_ms, v[SL_PRIMARY].requests + v[SL_CANARY].requests);
 
 	/* The last window of each version, for status and the audit log. */
 	if (snaps_window(r, first_window, SL_CANARY, &w[SL_CANARY]) &&
@@ -703,10 +735,15 @@ int rollout_command(struct rollout *r, enum rollout_command cmd, uint16_t weight
 
 uint64_t rollout_next_due(const struct rollout *r)
 {
-	if (r->evict_at_ms && r->evict_at_ms < r->next_tick_ms)
-		return r->evict_at_ms;
-	return r->next_tick_ms;
+	uint64_t due = r->next_tick_ms;
+
+	if (r->evict_at_ms && r->evict_at_ms < due)
+		due = r->evict_at_ms;
+	if (r->sample_ms && r->sample_ms + ROLLOUT_SAMPLE_EVERY_MS < due)
+		due = r->sample_ms + ROLLOUT_SAMPLE_EVERY_MS;
+	return due;
 }
+
 
 static void audit(struct rollout *r, const char *action, const char *by, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -733,8 +770,17 @@ static void audit(struct rollout *r, const char *action, const char *by, const c
 void rollout_housekeep(struct rollout *r, uint64_t now_ms)
 {
 	struct sl_service_key key;
+	uint64_t requests;
 	char msg[256];
 	int n;
+
+	/*
+	 * Latency sampling between ticks: a burst of traffic is sampled from
+	 * its second second, not from the next analysis interval.
+	 */
+	if (r->sample_ms && now_ms >= r->sample_ms + ROLLOUT_SAMPLE_EVERY_MS &&
+	    !read_requests(r->maps, &r->spec, &requests))
+		sample_update(r, now_ms, requests);
 
 	/* a drill whose CLI went away must not hold the canary out forever */
 	if (r->drill && now_ms - r->drill_started_ms > ROLLOUT_DRILL_MAX_MS)

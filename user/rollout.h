@@ -20,6 +20,8 @@
 #define ROLLOUT_MAX_SNAPS 16
 /* A drill whose CLI vanished is ended by the agent after this long. */
 #define ROLLOUT_DRILL_MAX_MS 60000
+/* How often latency sampling follows the request rate between ticks. */
+#define ROLLOUT_SAMPLE_EVERY_MS 1000
 
 struct snapshot {
 	uint64_t t_ms; /* monotonic */

@@ -144,11 +144,13 @@ ok $? "p99 from the kernel's histogram ($k_p99 ms) is within 4.1% of loadgen's (
 
 # Latency sampling: at a high request rate the agent has the datapath time a
 # sample (1 in 2^k) of the requests; every request and response is still
-# counted. A fourth VIP to p2 alone. A first keep-alive run raises the rate
-# until k rises; its connections, opened while every request was timed,
-# follow the new k from their next request; a second run is then counted
-# against the kernel exactly.
-one_backend acct-sample 2s 198.19.0.12 "$P2"
+# counted. A fourth VIP to p2 alone, with a 60 s interval: a keep-alive run
+# raises the rate until k rises, within seconds (the agent follows the rate
+# every second, not only at its ticks);
+# the run's connections, opened while every request was timed, follow the
+# new k from their next request. A second run, through whatever k the
+# agent chooses as it starts and stops, is counted against loadgen exactly.
+one_backend acct-sample 60s 198.19.0.12 "$P2"
 kill -HUP "$AGENT_PID"
 for i in $(seq 30); do sl status acct-sample --json >/dev/null 2>&1 && break; sleep 0.1; done
 sample_of() { sl status acct-sample --json | jq '.services[0].latency_sample_1_in // 1'; }
@@ -178,10 +180,11 @@ kill "$LG" 2>/dev/null; wait "$LG" 2>/dev/null
 [ "$k1" -gt 1 ] && grep -q "acct-sample: timing 1 in $k1 requests" "$WORK/agent.log"
 r=$?
 per=$(grep -o "acct-sample: timing 1 in $k1 requests ([0-9]*" "$WORK/agent.log" | tail -1 | sed 's/.*(//')
-ok $r "at ${per:-?} requests an interval the agent times 1 in $k1 (status and log agree)"
+ok $r "at ${per:-?} requests an interval the agent times 1 in $k1 within $((i / 10 + 3)) s of a 60 s interval (status and log agree)"
 dreq=$(jq -n "$a2.requests - $a1.requests"); dtimed=$(jq -n "$a2.timed - $a1.timed")
 [ "$k1b" = "$k1" ] && sampled_ok "$dreq" "$dtimed" "$k1"
 ok $? "connections opened while every request was timed follow the new k: $dtimed of $dreq timed at 1 in $k1 (1 in $k1b after)"
+# k follows the rate each second: it falls between the runs and rises again
 b1=$(backend_of)
 in_ns client "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 --duration 3 \
 	--json >"$WORK/sample.json" 2>/dev/null
@@ -189,10 +192,9 @@ sleep 0.3
 b2=$(backend_of)
 dreq=$(jq -n "$b2.requests - $b1.requests"); dtimed=$(jq -n "$b2.timed - $b1.timed")
 n_lg=$(jq '[.by_status[]] | add' "$WORK/sample.json")
-diag "second run: loadgen $n_lg requests; kernel $dreq requests, $dtimed timed at 1 in $k1"
-[ "$dreq" = "$n_lg" ] && [ "$(jq '.failures | add // 0' "$WORK/sample.json")" = 0 ]
-ok $? "every request still counted while sampling: kernel $dreq = loadgen $n_lg"
-sampled_ok "$dreq" "$dtimed" "$k1"
-ok $? "$dtimed of the $dreq requests timed: 1 in $k1 is $(awk -v n="$dreq" -v k="$k1" 'BEGIN { printf "%.0f", n / k }')"
+diag "second run: loadgen $n_lg requests; kernel $dreq requests, $dtimed timed"
+[ "$dreq" = "$n_lg" ] && [ "$(jq '.failures | add // 0' "$WORK/sample.json")" = 0 ] &&
+	[ "$dtimed" -lt "$dreq" ]
+ok $? "every request still counted while sampling: kernel $dreq = loadgen $n_lg ($dtimed timed)"
 
 tap_done
