@@ -3,19 +3,29 @@
 #
 # `make bench-lb`: sluice against what a user without a mesh would pick
 # instead, all in one run on one namespace cluster with one backend (nginx,
-# one worker, listening on 8080 for "primary" and 8081 for "canary"), each
-# path splitting 90/10 between the two ports:
-#   direct      wrk straight to the pod (the ceiling)
+# one worker, listening on 8080 for "primary" and 8081 for "canary", and on
+# 8082, which nothing steers, for the direct runs), each path splitting 90/10
+# between the first two ports:
+#   direct      wrk straight to the pod (the ceiling): each path's twin, below
 #   sluice TC   the VIP steered by sluice's TC programs (accounting on; tcx links
 #               where the kernel has them)
 #   sluice XDP  the same VIP, forward half at XDP (native) on another client link
-#   xdp-pass    direct, but through a link with a do-nothing native XDP program:
-#               what XDP costs on a veth by itself, the ceiling of sluice XDP here
+#   xdp-pass    a do-nothing native XDP program on a client link, attached for
+#               the path's runs and detached for its twin's: what XDP costs on
+#               a veth by itself
 #   iptables    DNAT with -m statistic (kube-proxy's iptables mode)
 #   nftables    DNAT with numgen random
-#   conntrack   direct, but through the node where iptables and nftables run:
-#               what netfilter's conntrack costs by itself, their ceiling
+#   conntrack   straight to the pod through the node where iptables and nftables
+#               run, tracked, against its twin untracked: what netfilter's
+#               conntrack costs by itself, the floor under iptables and nftables
 #   HAProxy     TCP mode, weighted servers, on the node
+# Every path is compared with its twin: the same client namespace, link and
+# node, straight to the pod's port 8082 (on nfnode, untracked: a NOTRACK rule
+# for it). Client links differ in speed by several percent from one cluster
+# to the next, for no reason in their configuration (docs/benchmarks.md), so
+# a path measured against a direct run on another link carries that link's
+# luck; against its twin it does not. The twin pays what the node charges
+# traffic it does not steer: for sluice, a parse and a bit test in each half.
 # Each path pays for the machinery it needs and no other's: iptables and
 # nftables run on a node of their own ("nfnode", a second router namespace
 # with a second link to the same pod), so that their netfilter conntrack is
@@ -23,10 +33,10 @@
 # conntrack on in sluice's node too (a DNAT rule for another Service), as on
 # a node where kube-proxy already runs: every node path then pays it.
 # wrk from the client namespace, keep-alive and new-connection (Connection:
-# close) modes. Each path's run of DUR seconds sits between two runs of direct
-# and is compared with their mean; ROUNDS cycles of every path per mode, the
-# order rotated each cycle; medians and quartiles of those ratios. Then the agent's own CPU and RSS with 100 rollouts at a
-# 1 s interval.
+# close) modes. Each path's run of DUR seconds sits between two runs of its
+# twin and is compared with their mean; ROUNDS cycles of every path per mode,
+# the order rotated each cycle; medians and quartiles of those ratios. Then
+# the agent's own CPU and RSS with 100 rollouts at a 1 s interval.
 set -eu
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.sh
@@ -84,8 +94,8 @@ if [ "$NODE_CONNTRACK" = 1 ]; then
 	in_ns node nft 'add rule ip kubeproxy pre ip daddr 198.19.0.99 tcp dport 80 dnat to 198.18.1.2:8080'
 fi
 
-# the backend: nginx, one worker, two ports
-start_nginx p1 p1 8080 8081
+# the backend: nginx, one worker, two steered ports and the twins' port
+start_nginx p1 p1 8080 8081 8082
 wait_http p1 http://198.18.1.2:8080/
 
 # sluice on 198.19.0.10
@@ -114,6 +124,14 @@ in_ns nfnode iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
 in_ns nfnode nft add table ip lb
 in_ns nfnode nft 'add chain ip lb pre { type nat hook prerouting priority -100; }'
 in_ns nfnode nft 'add rule ip lb pre ip daddr 198.19.0.30 tcp dport 80 dnat to numgen random mod 100 map { 0-9 : 198.18.31.2 . 8081, 10-99 : 198.18.31.2 . 8080 }'
+if [ "$NODE_CONNTRACK" != 1 ]; then
+	# the twins of nfnode's paths go untracked, both ways, as direct traffic
+	# through sluice's node does (with NODE_CONNTRACK=1 every path pays it)
+	in_ns nfnode nft add table ip untracked
+	in_ns nfnode nft 'add chain ip untracked pre { type filter hook prerouting priority raw; }'
+	in_ns nfnode nft 'add rule ip untracked pre ip daddr 198.18.31.2 tcp dport 8082 notrack'
+	in_ns nfnode nft 'add rule ip untracked pre ip saddr 198.18.31.2 tcp sport 8082 notrack'
+fi
 # keep netfilter's conntrack from filling with TIME_WAIT entries, or new SYNs
 # are dropped after a few rounds (after the rules: they load its module)
 for n in nfnode node; do
@@ -168,13 +186,40 @@ client_of() { # sluice's client is the one behind cli0, where its programs are a
 	haproxy) echo clh ;;
 	esac
 }
+# a path's twin: from the same client, straight to the pod's unsteered port
+twin_url_of() {
+	case $1 in
+	iptables | nftables | conntrack) echo "http://198.18.31.2:8082/" ;;
+	*) echo "http://198.18.1.2:8082/" ;;
+	esac
+}
+# what a run needs in place: xdp-pass's program on clp for the path, not for its twin
+set_up_for() { # PATH path|twin
+	[ "$1" = xdp-pass ] || return 0
+	if [ "$2" = path ]; then
+		in_node ip link set dev clp xdpdrv pinned "$XDP_PASS_PIN/sl_xdp_passthru"
+	else
+		in_node ip link set dev clp xdpdrv off
+	fi
+}
+answers() { # CLIENT URL
+	[ "$(in_ns "$1" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2" || true)" = 200 ]
+}
+ct_count() { in_ns "$1" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
+# the twins first: on nfnode they must leave no conntrack entries
+CT_BEFORE=$(ct_count nfnode)
+for p in ${PATHS#direct }; do
+	answers "$(client_of "$p")" "$(twin_url_of "$p")" || { echo "the twin of $p does not answer" >&2; exit 1; }
+done
+CT_TWINS=$(ct_count nfnode)
+if [ "$NODE_CONNTRACK" != 1 ] && [ "$CT_TWINS" -ne "$CT_BEFORE" ]; then
+	echo "the twins left netfilter conntrack entries on nfnode ($CT_BEFORE -> $CT_TWINS): NOTRACK is not working" >&2
+	exit 1
+fi
 for p in $PATHS; do
-	code=$(in_ns "$(client_of "$p")" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
-		"$(url_of "$p")" || true)
-	[ "$code" = 200 ] || { echo "path $p does not answer ($code)" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
+	answers "$(client_of "$p")" "$(url_of "$p")" || { echo "path $p does not answer" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
 done
 # those requests left entries wherever conntrack is on: check it is on where meant
-ct_count() { in_ns "$1" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
 CT_NODE=$(ct_count node) CT_NFNODE=$(ct_count nfnode)
 if [ "$CT_NFNODE" -eq 0 ] || { [ "$NODE_CONNTRACK" = 1 ] && [ "$CT_NODE" -eq 0 ]; } ||
 	{ [ "$NODE_CONNTRACK" != 1 ] && [ "$CT_NODE" -ne 0 ]; }; then
@@ -183,16 +228,24 @@ if [ "$CT_NFNODE" -eq 0 ] || { [ "$NODE_CONNTRACK" = 1 ] && [ "$CT_NODE" -eq 0 ]
 fi
 
 # wrk's numbers: requests/s and the 99th percentile in ms
-measure() { # PATH MODE
+wrk_run() { # CLIENT URL MODE
 	local hdr=() out
-	[ "$2" = close ] && hdr=(-H "Connection: close")
-	out=$(in_ns "$(client_of "$1")" wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$(url_of "$1")" 2>&1 || true)
+	[ "$3" = close ] && hdr=(-H "Connection: close")
+	out=$(in_ns "$1" wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "$2" 2>&1 || true)
 	rps=$(echo "$out" | awk '/^Requests\/sec/ { print $2 }')
-	[ -n "$rps" ] || { echo "wrk failed on $1 ($2): $out" >&2; rps=0; }
+	[ -n "$rps" ] || { echo "wrk failed on $2 from $1 ($3): $out" >&2; rps=0; }
 	p99=$(echo "$out" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub("us", "", v); v /= 1000 }
 		else if (v ~ /ms$/) { sub("ms", "", v) } else if (v ~ /s$/) { sub("s", "", v); v *= 1000 }
 		print v }')
 	echo "$rps ${p99:-0}"
+}
+measure() { # PATH MODE
+	set_up_for "$1" path
+	wrk_run "$(client_of "$1")" "$(url_of "$1")" "$2"
+}
+measure_twin() { # PATH MODE
+	set_up_for "$1" twin
+	wrk_run "$(client_of "$1")" "$(twin_url_of "$1")" "$2"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
@@ -201,39 +254,39 @@ quartiles() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
 	function q(f,   i, k) { i = 1 + (NR - 1) * f; k = int(i); return a[k] + (i - k) * (a[k + 1] - a[k]) }
 	END { printf "%.3f %.3f %.3f", q(0.25), q(0.5), q(0.75) }'; }
 
-# Sandwiches: every path's run sits between two runs of direct, and its ratio is
-# to their mean, so the host's drift over the minutes of a bench (other guests on
-# the same cores) cancels out instead of landing on whichever path ran in a bad
-# moment. Each cycle runs every path once, the order rotated by the cycle.
-declare -A RPS P99 RATIO
+# Sandwiches: every path's run sits between two runs of its twin, and its ratio
+# is to their mean, so the host's drift over the minutes of a bench (other
+# guests on the same cores) cancels out instead of landing on whichever path
+# ran in a bad moment. Each cycle runs every path once, the order rotated by
+# the cycle. The direct row sums up all the twins' runs.
+declare -A RPS P99 RATIO TWIN
 read -ra OTHERS <<<"${PATHS#direct }"
 for mode in keepalive close; do
 	for c in $(seq "$ROUNDS"); do
 		k=$(((c - 1) % ${#OTHERS[@]}))
 		order=("${OTHERS[@]:$k}" "${OTHERS[@]:0:$k}")
-		read -r before p99 < <(measure direct "$mode")
-		RPS[direct,$mode]="${RPS[direct,$mode]:-} $before"
-		P99[direct,$mode]="${P99[direct,$mode]:-} $p99"
 		for p in "${order[@]}"; do
+			read -r before bp99 < <(measure_twin "$p" "$mode")
 			read -r rps p99 < <(measure "$p" "$mode")
+			read -r after ap99 < <(measure_twin "$p" "$mode")
 			RPS[$p,$mode]="${RPS[$p,$mode]:-} $rps"
 			P99[$p,$mode]="${P99[$p,$mode]:-} $p99"
-			read -r after dp99 < <(measure direct "$mode")
-			RPS[direct,$mode]="${RPS[direct,$mode]:-} $after"
-			P99[direct,$mode]="${P99[direct,$mode]:-} $dp99"
+			TWIN[$p,$mode]="${TWIN[$p,$mode]:-} $before $after"
+			RPS[direct,$mode]="${RPS[direct,$mode]:-} $before $after"
+			P99[direct,$mode]="${P99[direct,$mode]:-} $bp99 $ap99"
 			r=$(awk -v a="$rps" -v b="$before" -v d="$after" \
 				'BEGIN { printf "%.3f", (b + d > 0 ? 2 * a / (b + d) : 0) }')
 			RATIO[$p,$mode]="${RATIO[$p,$mode]:-} $r"
-			printf 'cycle %d %-9s %-10s %10.0f req/s  p99 %7.2f ms  ratio %s (direct %.0f, %.0f)\n' \
+			printf 'cycle %d %-9s %-10s %10.0f req/s  p99 %7.2f ms  ratio %s (twin %.0f, %.0f)\n' \
 				"$c" "$mode" "$p" "$rps" "$p99" "$r" "$before" "$after" >&2
-			before=$after
 		done
 	done
 done
 
 echo
 echo "sluice vs. the alternatives: wrk -t2 -c$CONNS -d${DUR}s; $ROUNDS cycles per mode, each"
-echo "path's run between two runs of direct; medians, and the ratios' quartiles"
+echo "path's run between two runs of its twin (direct from the same client, link and"
+echo "node, to the pod's unsteered port; untracked on nfnode); medians, and the ratios' quartiles"
 echo "sluice's TC halves: $(grep -o "reverse at egress ([a-z]*)" "$WORK/agent.log" | head -1 | tr -d '()' | sed 's/.* //')"
 echo "backend: nginx, 1 worker; every path splits 90/10 between two ports of it"
 if [ "$NODE_CONNTRACK" = 1 ]; then
@@ -242,19 +295,20 @@ else
 	echo "netfilter conntrack: on in nfnode, off in sluice's node"
 fi
 echo "(entries after one request on each path: $CT_NFNODE in nfnode, $CT_NODE in sluice's node)"
-printf '%-10s %-10s %10s %8s %14s   %s\n' mode path "req/s" "p99 ms" "ratio direct" "ratio Q1-Q3"
+printf '%-10s %-10s %10s %8s %10s %14s   %s\n' mode path "req/s" "p99 ms" "twin req/s" \
+	"ratio direct" "ratio Q1-Q3"
 for mode in keepalive close; do
 	for p in $PATHS; do
 		if [ "$p" = direct ]; then
-			q="1.000 1.000 1.000"
+			q="1.000 1.000 1.000" twin=-
 		else
 			# shellcheck disable=SC2086
-			q=$(quartiles ${RATIO[$p,$mode]})
+			q=$(quartiles ${RATIO[$p,$mode]}) twin=$(printf '%.0f' "$(median ${TWIN[$p,$mode]})")
 		fi
 		read -r q1 q2 q3 <<<"$q"
 		# shellcheck disable=SC2086
-		printf '%-10s %-10s %10.0f %8.2f %14s   %s-%s\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
-			"$(median ${P99[$p,$mode]})" "$q2" "$q1" "$q3"
+		printf '%-10s %-10s %10.0f %8.2f %10s %14s   %s-%s\n' "$mode" "$p" "$(median ${RPS[$p,$mode]})" \
+			"$(median ${P99[$p,$mode]})" "$twin" "$q2" "$q1" "$q3"
 	done
 done
 
@@ -300,7 +354,9 @@ for mode in keepalive close; do
 done
 sysctl -qw kernel.bpf_stats_enabled=0
 in_node tc qdisc del dev cld clsact
-grep -o "timing 1 in [0-9]* requests.*" "$WORK/agent.log" | tail -1 | sed 's/^/latency sampling during the runs: /'
+# the agent's latency sampling follows the bursts: how far it went
+grep -o "timing 1 in [0-9]*" "$WORK/agent.log" | awk '{ if ($4 > m) m = $4; c++ }
+	END { printf "latency sampling during the runs: at most 1 in %d requests timed (%d changes of k)\n", m ? m : 1, c }'
 
 # The agent's own cost: 100 rollouts at a 1 s interval on an interface of their
 # own, each with pods of its own (no traffic: the agent's work is the same).
