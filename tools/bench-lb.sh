@@ -316,7 +316,7 @@ done
 # them (kernel.bpf_stats_enabled: run time and count of each program): a few
 # runs per mode after the ratios, since the stats' own clock reads (about as
 # much as a do-nothing program's whole run) would weigh on sluice's ratios.
-# The same for a do-nothing TC program on direct's link is that floor.
+# The same for a do-nothing TC program on a client link of its own (cld) is that floor.
 prog_stats() { bpftool prog show id "$1" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'; }
 ns_per_run() { # RUNS... -> run time / count over the pairs "t0 c0 t1 c1"
 	awk '{ t += $3 - $1; c += $4 - $2 } END { printf "%.0f", c ? t / c : 0 }' <<<"$1"
@@ -344,8 +344,8 @@ read -ra PASS_IDS <<<"$(in_node tc -j filter show dev cld ingress | jq -r '.[] |
 sysctl -qw kernel.bpf_stats_enabled=1
 echo
 echo "sluice's TC programs under this load, ns per run as the kernel times them"
-echo "(kernel.bpf_stats_enabled, 3 runs per mode; a do-nothing TC program on direct's"
-echo "link gives the floor the timing itself adds)"
+echo "(kernel.bpf_stats_enabled, 3 runs per mode; a do-nothing TC program on a client"
+echo "link of its own gives the floor the timing itself adds)"
 printf '%-10s %10s %10s %14s\n' mode forward reverse "do-nothing"
 for mode in keepalive close; do
 	read -r f r < <(profile sluice-tc "$mode" "${SL_IDS[@]}")
