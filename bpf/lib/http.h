@@ -88,13 +88,14 @@ static __always_inline int http_status(const __u8 *h)
 	return code >= 100 && code <= 599 ? (int)code : -1;
 }
 
-static __always_inline void http_count_latency(__u32 backend_id, __u64 ns)
+/* One timed request, standing for @weight requests (2^k when 1 in 2^k is timed). */
+static __always_inline void http_count_latency(__u32 backend_id, __u64 ns, __u32 weight)
 {
 	struct sl_latency_hist *h = bpf_map_lookup_elem(&sl_latency, &backend_id);
 	__u32 b = sl_lat_bucket(ns);
 
 	if (h && b < SL_LAT_BUCKETS)
-		h->buckets[b]++;
+		h->buckets[b] += weight;
 }
 
 /*
@@ -104,13 +105,15 @@ static __always_inline void http_count_latency(__u32 backend_id, __u64 ns)
  * the sequence number (random from the handshake on) picks requests
  * independently of their latency, and a retransmitted head gets the same
  * answer as the original.
+ * Return: k when it is timed, -1 when not.
  */
-static __always_inline bool http_sampled(const struct sl_ct_entry *e, __u32 seq)
+static __always_inline int http_sample_shift(const struct sl_ct_entry *e, __u32 seq)
 {
 	__u32 svc_id = e->svc_ref - 1;
 	__u8 *k = bpf_map_lookup_elem(&sl_svc_sampling, &svc_id);
+	__u32 shift = k ? *k & 7 : 0;
 
-	return !k || !*k || !(sl_mix32(seq) & ((1U << (*k & 7)) - 1));
+	return !(sl_mix32(seq) & ((1U << shift) - 1)) ? (int)shift : -1;
 }
 
 /**
@@ -131,9 +134,12 @@ static __always_inline void http_forward(void *ctx, bool xdp, const struct pkt *
 	if (st)
 		st->requests++;
 	if (e->pending == 0) {
+		int shift = http_sample_shift(e, p->seq);
+
 		e->req_seq = p->seq;
-		if (http_sampled(e, p->seq)) {
+		if (shift >= 0) {
 			e->req_ns = bpf_ktime_get_ns();
+			e->req_shift = shift;
 			e->http_flags &= ~SL_HTTP_F_UNTIMED;
 		} else {
 			e->http_flags |= SL_HTTP_F_UNTIMED;
@@ -181,7 +187,8 @@ static __always_inline void http_reverse(const struct pkt *p, struct sl_ct_entry
 			st->responses_5xx[k]++;
 	}
 	if (!(fwd->http_flags & SL_HTTP_F_UNTIMED))
-		http_count_latency(backend_id, bpf_ktime_get_ns() - fwd->req_ns);
+		http_count_latency(backend_id, bpf_ktime_get_ns() - fwd->req_ns,
+				   1U << (fwd->req_shift & 7));
 }
 
 #endif /* SLUICE_BPF_HTTP_H */

@@ -270,7 +270,12 @@ struct sl_ct_entry {
 	__u32 resp_seq; /* the last response head's, likewise */
 	__u8 pending; /* requests seen, responses not yet */
 	__u8 http_flags; /* SL_HTTP_F_* */
-	__u16 pad;
+	/*
+	 * The sampling k the outstanding request was timed under: its latency
+	 * counts 2^k times in the histogram, for the 2^k requests it stands for.
+	 */
+	__u8 req_shift;
+	__u8 pad;
 	/*
 	 * The flow's service id + 1, where its latency sampling k is read
 	 * (sl_svc_sampling); 0 in entries written before the field existed,

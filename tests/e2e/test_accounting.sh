@@ -143,27 +143,28 @@ awk -v a="$lg_p99" -v b="$k_p99" 'BEGIN { d = (a > b ? a - b : b - a) / a; exit 
 ok $? "p99 from the kernel's histogram ($k_p99 ms) is within 4.1% of loadgen's ($lg_p99 ms)"
 
 # Latency sampling: at a high request rate the agent has the datapath time a
-# sample (1 in 2^k) of the requests; every request and response is still
-# counted. A fourth VIP to p2 alone, with a 60 s interval: a keep-alive run
-# raises the rate until k rises, within seconds (the agent follows the rate
-# every second, not only at its ticks);
-# the run's connections, opened while every request was timed, follow the
-# new k from their next request. A second run, through whatever k the
-# agent chooses as it starts and stops, is counted against loadgen exactly.
+# sample (1 in 2^k) of the requests, each counting 2^k in the histogram;
+# every request and response is still counted. A fourth VIP to p2 alone,
+# with a 60 s interval: a keep-alive run raises the rate until k rises,
+# within seconds (the agent follows the rate every second, not only at its
+# ticks); the run's connections, opened while every request was timed,
+# follow the new k from their next request. A second run, through whatever
+# k the agent chooses as it starts and stops, is counted against loadgen
+# exactly, and the histogram's weighted count estimates its requests.
 one_backend acct-sample 60s 198.19.0.12 "$P2"
 kill -HUP "$AGENT_PID"
 for i in $(seq 30); do sl status acct-sample --json >/dev/null 2>&1 && break; sleep 0.1; done
 sample_of() { sl status acct-sample --json | jq '.services[0].latency_sample_1_in // 1'; }
 backend_of() { sl status acct-sample --json | jq -c '.services[0].primary.backends[0] |
-	{requests, timed: ([.latency_histogram[]?.count] | add // 0)}'; }
+	{requests, weighted: ([.latency_histogram[]?.count] | add // 0)}'; }
 # exec: $! must be loadgen itself for kill to stop it
 (exec ip netns exec "$(ns client)" "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 \
 	--duration 20 >/dev/null 2>&1) &
 LG=$!
 k1=1
 for i in $(seq 100); do k1=$(sample_of); [ "$k1" -gt 1 ] && break; sleep 0.1; done
-# the first k may come from a tick that saw part of an interval: one more tick
-# at the full rate, then the k the second run's connections will start with
+# the first k may come from a second that saw part of the run: two more at
+# the full rate
 sleep 2.5
 k1=$(sample_of)
 # binomial: T timed of N requests at 1 in K, within 5 standard deviations
@@ -181,20 +182,25 @@ kill "$LG" 2>/dev/null; wait "$LG" 2>/dev/null
 r=$?
 per=$(grep -o "acct-sample: timing 1 in $k1 requests ([0-9]*" "$WORK/agent.log" | tail -1 | sed 's/.*(//')
 ok $r "at ${per:-?} requests an interval the agent times 1 in $k1 within $((i / 10 + 3)) s of a 60 s interval (status and log agree)"
-dreq=$(jq -n "$a2.requests - $a1.requests"); dtimed=$(jq -n "$a2.timed - $a1.timed")
-[ "$k1b" = "$k1" ] && sampled_ok "$dreq" "$dtimed" "$k1"
-ok $? "connections opened while every request was timed follow the new k: $dtimed of $dreq timed at 1 in $k1 (1 in $k1b after)"
+dreq=$(jq -n "$a2.requests - $a1.requests"); dw=$(jq -n "$a2.weighted - $a1.weighted")
+# at one k throughout, the histogram grew by k for each timed request
+dtimed=$((dw / k1))
+[ "$k1b" = "$k1" ] && [ $((dw % k1)) = 0 ] && sampled_ok "$dreq" "$dtimed" "$k1"
+ok $? "connections opened while every request was timed follow the new k: $dtimed of $dreq timed at 1 in $k1, $k1 each in the histogram (1 in $k1b after)"
 # k follows the rate each second: it falls between the runs and rises again
 b1=$(backend_of)
 in_ns client "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 --duration 3 \
 	--json >"$WORK/sample.json" 2>/dev/null
 sleep 0.3
 b2=$(backend_of)
-dreq=$(jq -n "$b2.requests - $b1.requests"); dtimed=$(jq -n "$b2.timed - $b1.timed")
+dreq=$(jq -n "$b2.requests - $b1.requests"); dw=$(jq -n "$b2.weighted - $b1.weighted")
 n_lg=$(jq '[.by_status[]] | add' "$WORK/sample.json")
-diag "second run: loadgen $n_lg requests; kernel $dreq requests, $dtimed timed"
-[ "$dreq" = "$n_lg" ] && [ "$(jq '.failures | add // 0' "$WORK/sample.json")" = 0 ] &&
-	[ "$dtimed" -lt "$dreq" ]
-ok $? "every request still counted while sampling: kernel $dreq = loadgen $n_lg ($dtimed timed)"
+diag "second run: loadgen $n_lg requests; kernel $dreq requests, histogram $dw weighted"
+[ "$dreq" = "$n_lg" ] && [ "$(jq '.failures | add // 0' "$WORK/sample.json")" = 0 ]
+ok $? "every request still counted while sampling: kernel $dreq = loadgen $n_lg"
+# each timed request stands for 2^k: the weighted count estimates them all,
+# within 5 standard deviations at 1 in 16 at most (sd = sqrt(15 n))
+awk -v n="$dreq" -v w="$dw" 'BEGIN { d = w - n; if (d < 0) d = -d; exit !(n > 1000 && d <= 5 * sqrt(15 * n)) }'
+ok $? "the histogram's weighted count ($dw) estimates the $dreq requests"
 
 tap_done
