@@ -458,28 +458,19 @@ int steering_set_weight(const struct dp_maps *m, const struct sl_service_key *ke
 	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 0;
 }
 
-/* The bits of @mask in a service's flags set to @bits: 1 changed, 0 already so, or -errno. */
-static int set_flag_bits(const struct dp_maps *m, const struct sl_service_key *key,
-			 uint8_t mask, uint8_t bits)
+int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key, uint8_t flag,
+		      bool on)
 {
 	struct sl_service svc;
 	uint8_t want;
 
 	if (bpf_map_lookup_elem(m->services, key, &svc))
 		return -errno;
-	want = (svc.flags & ~mask) | (bits & mask);
+	want = on ? svc.flags | flag : svc.flags & ~flag;
 	if (want == svc.flags)
 		return 0;
 	svc.flags = want;
-	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 1;
-}
-
-int steering_set_flag(const struct dp_maps *m, const struct sl_service_key *key, uint8_t flag,
-		      bool on)
-{
-	int err = set_flag_bits(m, key, flag, on ? flag : 0);
-
-	return err < 0 ? err : 0;
+	return bpf_map_update_elem(m->services, key, &svc, BPF_EXIST) ? -errno : 0;
 }
 
 int steering_sample_shift(const struct dp_maps *m, uint32_t svc_id)
