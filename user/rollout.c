@@ -517,7 +517,11 @@ static void new_attempt(struct rollout *r, const char *why)
  * to one analysis interval, sets the k the datapath times 1 in 2^k requests by
  * (metrics_sample_shift() has the rule). Called at each tick and, between
  * ticks, every ROLLOUT_SAMPLE_EVERY_MS (rollout_housekeep()). The first call
- * only takes the count to measure from.
+ * only takes the count to measure from. A silent stretch (no request since the
+ * last update) keeps k: it times nothing either way, and traffic that comes
+ * back in bursts (a batch job, a client's retries) then starts at the k it
+ * left with instead of timing everything until the next update; a burst that
+ * comes back slower than it left lowers k at that update.
  */
 static void sample_update(struct rollout *r, uint64_t now_ms, uint64_t total)
 {
@@ -525,7 +529,7 @@ static void sample_update(struct rollout *r, uint64_t now_ms, uint64_t total)
 	uint8_t k;
 	int err;
 
-	if (r->sample_ms && now_ms > r->sample_ms && total >= r->sample_requests) {
+	if (r->sample_ms && now_ms > r->sample_ms && total > r->sample_requests) {
 		per_interval = (total - r->sample_requests) * r->spec.analysis.interval_ms /
 			       (now_ms - r->sample_ms);
 		k = metrics_sample_shift(r->sample_shift, per_interval, r->rec.st.weight_bp,

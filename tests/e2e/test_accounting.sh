@@ -187,7 +187,19 @@ dreq=$(jq -n "$a2.requests - $a1.requests"); dw=$(jq -n "$a2.weighted - $a1.weig
 dtimed=$((dw / k1))
 [ "$k1b" = "$k1" ] && [ $((dw % k1)) = 0 ] && sampled_ok "$dreq" "$dtimed" "$k1"
 ok $? "connections opened while every request was timed follow the new k: $dtimed of $dreq timed at 1 in $k1, $k1 each in the histogram (1 in $k1b after)"
-# k follows the rate each second: it falls between the runs and rises again
+# silence keeps k (two updates without a request) ...
+sleep 2.5
+k_idle=$(sample_of)
+[ "$k_idle" = "$k1b" ]
+ok $? "silence keeps the sampling: 1 in $k_idle 2.5 s after the run (1 in $k1b during it)"
+# ... and traffic that comes back slower lowers it at the next update: 5
+# requests/s is 300 an interval, under twice the 200 a sample must keep here
+in_ns client "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 2 --rate 5 \
+	--duration 3 >/dev/null 2>&1
+k_slow=$(sample_of)
+[ "$k_slow" = 1 ]
+ok $? "traffic back at 5 requests/s times every request again (1 in $k_slow)"
+# the second run starts at whatever k that left and moves it with its rate
 b1=$(backend_of)
 in_ns client "$LOADGEN_BIN" --url "http://198.19.0.12/" --connections 16 --duration 3 \
 	--json >"$WORK/sample.json" 2>/dev/null
