@@ -35,7 +35,9 @@
 # wrk from the client namespace, keep-alive and new-connection (Connection:
 # close) modes. Each path's run of DUR seconds sits between two runs of its
 # twin and is compared with their mean; ROUNDS cycles of every path per mode,
-# the order rotated each cycle; medians and quartiles of those ratios. Then
+# the order rotated each cycle, each sluice path FOCUS more times a cycle;
+# medians of those ratios, with their 95% confidence intervals and
+# quartiles, and a line per sluice path and mode on the issue's targets. Then
 # the agent's own CPU and RSS with 100 rollouts at a 1 s interval.
 set -eu
 cd "$(dirname "$0")/.."
