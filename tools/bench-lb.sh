@@ -273,8 +273,8 @@ quartiles() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
 # is to their mean, so the host's drift over the minutes of a bench (other
 # guests on the same cores) cancels out instead of landing on whichever path
 # ran in a bad moment. Each cycle runs every path once, the order rotated by
-# the cycle, and each sluice path FOCUS times more, one after each of the
-# first paths. The direct row sums up all the twins' runs.
+# the cycle, and each sluice path FOCUS times more, spread through the cycle.
+# The direct row sums up all the twins' runs.
 declare -A RPS P99 RATIO TWIN
 read -ra OTHERS <<<"${PATHS#direct }"
 read -ra EXTRA <<<"$(for i in $(seq "$FOCUS"); do printf '%s ' $FOCUS_PATHS; done)"
@@ -282,11 +282,23 @@ for mode in keepalive close; do
 	for c in $(seq "$ROUNDS"); do
 		k=$(((c - 1) % ${#OTHERS[@]}))
 		rotated=("${OTHERS[@]:$k}" "${OTHERS[@]:0:$k}")
-		order=()
+		# each extra run goes after a path that is neither it nor the next one,
+		# so that no path runs right after itself (its twin's runs would then
+		# follow each other from one client to one port)
+		extra=("${EXTRA[@]}") order=() j=0
 		for i in "${!rotated[@]}"; do
 			order+=("${rotated[i]}")
-			if [ "$i" -lt "${#EXTRA[@]}" ]; then order+=("${EXTRA[i]}"); fi
+			for t in $j $((j + 1)); do
+				[ "$t" -lt "${#extra[@]}" ] || break
+				e=${extra[t]}
+				if [ "$e" != "${rotated[i]}" ] && [ "$e" != "${rotated[i + 1]:-}" ]; then
+					extra[t]=${extra[j]} extra[j]=$e
+					order+=("$e") j=$((j + 1))
+					break
+				fi
+			done
 		done
+		order+=("${extra[@]:$j}")
 		for p in "${order[@]}"; do
 			read -r before bp99 < <(measure_twin "$p" "$mode")
 			read -r rps p99 < <(measure "$p" "$mode")
