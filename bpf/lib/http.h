@@ -113,6 +113,8 @@ static __always_inline int http_sample_shift(const struct sl_ct_entry *e, __u32 
 	__u8 *k = bpf_map_lookup_elem(&sl_svc_sampling, &svc_id);
 	__u32 shift = k ? *k & 7 : 0;
 
+	if (!shift)
+		return 0; /* every request timed: no hash to compute */
 	return !(sl_mix32(seq) & ((1U << shift) - 1)) ? (int)shift : -1;
 }
 
