@@ -48,7 +48,7 @@ help: ## this list
 DEB_PKGS := clang libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev \
 	libyaml-dev libcmocka-dev pkg-config make gcc iproute2 util-linux curl jq procps \
 	nginx-light libmicrohttpd-dev prometheus libmnl-dev libcurl4-openssl-dev libclang-rt-dev \
-	python3-yaml wrk haproxy nftables iptables qemu-system-x86 busybox-static kmod
+	python3-yaml wrk haproxy nftables iptables qemu-system-x86 busybox-static kmod ethtool
 deps: ## install missing build/test packages with apt-get
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

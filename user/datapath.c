@@ -7,7 +7,12 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +336,34 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach)
 	}
 }
 
+/*
+ * Drivers whose XDP frames are skbs handed over by a local sender, and so
+ * may carry CHECKSUM_PARTIAL L4 fields (bpf/lib/nat.h): a veth's come from
+ * its peer, a tun/tap's from the process (or VM) writing to it. Other
+ * drivers' frames come off the wire, checksums full.
+ */
+static bool xdp_frames_may_be_partial(const char *ifname)
+{
+	static const char *const local_drivers[] = { "veth", "tun" };
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { 0 };
+	int fd, err;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true; /* unknown: guessing costs a few ns, missing costs packets */
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	err = ioctl(fd, SIOCETHTOOL, &ifr);
+	close(fd);
+	if (err)
+		return true;
+	for (size_t i = 0; i < sizeof(local_drivers) / sizeof(local_drivers[0]); i++)
+		if (!strcmp(info.driver, local_drivers[i]))
+			return true;
+	return false;
+}
+
 int dp_attach_xdp(struct datapath *dp, const char *ifname)
 {
 	int ifindex = if_nametoindex(ifname), fd, err, flags = XDP_FLAGS_DRV_MODE;
@@ -344,11 +377,19 @@ int dp_attach_xdp(struct datapath *dp, const char *ifname)
 	if (dp->n_hooks >= DP_MAX_IFACES)
 		return -E2BIG;
 	fd = bpf_program__fd(dp->skel->progs.sl_xdp_forward);
+	/*
+	 * Set before the program sees a frame, and never cleared: it is one
+	 * switch for every XDP interface this agent serves.
+	 */
+	if (xdp_frames_may_be_partial(ifname))
+		dp->skel->bss->xdp_csum_maybe_partial = true;
 	/* native first: the point of XDP is to run before the skb exists */
 	err = bpf_xdp_attach(ifindex, fd, flags, NULL);
 	if (err) {
 		log_debug("%s: native XDP refused (%s); trying generic\n", ifname, strerror(-err));
 		flags = XDP_FLAGS_SKB_MODE;
+		/* generic mode runs on skbs, GRO-merged ones partial */
+		dp->skel->bss->xdp_csum_maybe_partial = true;
 		err = bpf_xdp_attach(ifindex, fd, flags, NULL);
 	}
 	if (err) {
@@ -366,8 +407,9 @@ int dp_attach_xdp(struct datapath *dp, const char *ifname)
 	dp->n_hooks++;
 	h->xdp_flags = flags;
 	log_info("attached to %s (ifindex %d): forward as XDP in %s mode, reverse at TC egress "
-		 "(%s)\n", ifname, ifindex, flags == XDP_FLAGS_DRV_MODE ? "native" : "generic",
-		 dp->tc_api == DP_TC_TCX ? "tcx" : "clsact");
+		 "(%s)%s\n", ifname, ifindex, flags == XDP_FLAGS_DRV_MODE ? "native" : "generic",
+		 dp->tc_api == DP_TC_TCX ? "tcx" : "clsact",
+		 dp->skel->bss->xdp_csum_maybe_partial ? "; checksums may arrive partial" : "");
 	return 0;
 }
 

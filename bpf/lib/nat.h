@@ -14,6 +14,13 @@
  * the helper path instead: bpf_l3/l4_csum_replace() know ip_summed
  * themselves, at the price of a few helper calls per rewritten packet. The
  * loader picks the path before load (have_kern_ctx); see nat_rewrite().
+ *
+ * XDP has no ip_summed. Frames from a NIC's driver carry full checksums,
+ * but a veth's frames are its peer's skbs, from local senders (pods, a
+ * client namespace) whose L4 fields are CHECKSUM_PARTIAL, and generic mode
+ * runs on skbs that GRO may have merged into CHECKSUM_PARTIAL ones. Where the
+ * agent attaches XDP to such a link it sets xdp_csum_maybe_partial, and the
+ * rewrite then reads the field itself: see nat_guess_summed().
  */
 #ifndef SLUICE_BPF_NAT_H
 #define SLUICE_BPF_NAT_H
@@ -34,6 +41,8 @@
 #define SL_CHECKSUM_UNNECESSARY 1
 #define SL_CHECKSUM_COMPLETE 2
 #define SL_CHECKSUM_PARTIAL 3
+/* Not the kernel's: an XDP frame that may be either full or partial. */
+#define SL_CHECKSUM_GUESS 4
 
 /*
  * Weak, so that libbpf (1.1) loads the object on a kernel without the
@@ -50,6 +59,14 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
  */
 const volatile bool have_kern_ctx = true;
 
+/*
+ * Set by the agent before it attaches sl_xdp_forward to a veth or in
+ * generic mode (dp_attach_xdp()); left false where XDP sees only a NIC's
+ * frames, whose fields are always full. Writable (.bss), not a load-time
+ * constant: which mode an interface takes is known only once attached.
+ */
+bool xdp_csum_maybe_partial;
+
 /* Just the field sluice reads, relocated against the running kernel (CO-RE). */
 struct sk_buff___sl {
 	__u8 ip_summed : 2;
@@ -63,12 +80,51 @@ static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
 }
 
 /*
+ * The folded sum of @p's TCP/UDP pseudo-header (addresses, protocol, L4
+ * length), which is what a CHECKSUM_PARTIAL field holds: the stack writes
+ * ~tcp_v4_check(len, saddr, daddr, 0) there and leaves the payload's sum
+ * to the device or to skb_checksum_help(). An IPv4 address fills only the
+ * first word of its union (parse_pkt() zeroes the rest), so summing all
+ * four words serves both families.
+ */
+static __always_inline __u16 nat_pseudo_fold(const struct pkt *p)
+{
+	__u32 l4_len = p->ip_len - ((p->l4_off & SL_L4_OFF_MASK) - sizeof(struct ethhdr));
+	const __u16 *s = (const __u16 *)&p->saddr, *d = (const __u16 *)&p->daddr;
+	__u32 sum = bpf_htons((__u16)p->proto) + bpf_htons((__u16)l4_len);
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 8; i++)
+		sum += (__u32)s[i] + d[i];
+	return csum_fold32(sum);
+}
+
+/**
+ * nat_guess_summed() - whether an XDP frame's L4 field at @check is partial.
+ * A partial field always equals the pseudo-header's folded sum; a full one
+ * is the complement of the sum over pseudo-header and segment together,
+ * and equals it once in 65536 packets by chance. Such a frame's bytes are
+ * then a valid partial frame as well (summing its payload would not tell
+ * them apart), and it is taken for one: on the links where the guess is
+ * made, local senders' partial frames are the rule. A full one so taken
+ * leaves with its port change missing from the field, and whoever checks
+ * it drops it, as a corrupt segment (TCP sends it again, and a resent
+ * segment's timestamp or acknowledgment gives it another sum).
+ */
+static __always_inline int nat_guess_summed(const struct pkt *p, const __u16 *check)
+{
+	return *check == nat_pseudo_fold(p) ? SL_CHECKSUM_PARTIAL : SL_CHECKSUM_NONE;
+}
+
+/*
  * The fast path: one's-complement arithmetic on the packet's own bytes,
  * keyed on ip_summed (see the top of this file).
  */
 /**
  * nat_rewrite_bytes() - the rewrite on the bytes in [@data, @data_end), for
- * a packet whose L4 checksum state is @summed (XDP frames: always full).
+ * a packet whose L4 checksum state is @summed (SL_CHECKSUM_GUESS: read from
+ * the field, nat_guess_summed()).
  * @d_addr_out: the address change, for a CHECKSUM_COMPLETE skb's csum.
  */
 static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const struct pkt *p,
@@ -113,6 +169,8 @@ static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const s
 			return -1;
 		check = data + l4 + 6;
 	}
+	if (summed == SL_CHECKSUM_GUESS)
+		summed = nat_guess_summed(p, check);
 	port = data + l4 + (dst ? 2 : 0);
 	d_port = csum_diff16(port, (const __u16 *)&to_port, 1);
 	*port = to_port;
@@ -227,14 +285,19 @@ static __always_inline int nat_dnat(struct __sk_buff *skb, const struct pkt *p,
 	return nat_rewrite(skb, p, true, to, to_port);
 }
 
-/* XDP: frames from the wire carry full checksums, and there is no skb to keep in step. */
+/*
+ * XDP: there is no skb to keep in step, and the field's state is full
+ * unless the agent said this link's frames may be partial (top of this file).
+ */
 static __always_inline int nat_dnat_xdp(struct xdp_md *ctx, const struct pkt *p,
 					const union sl_addr *to, __be16 to_port)
 {
 	__u32 d_addr;
 
 	return nat_rewrite_bytes((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, true, to,
-				 to_port, SL_CHECKSUM_NONE, &d_addr);
+				 to_port,
+				 xdp_csum_maybe_partial ? SL_CHECKSUM_GUESS : SL_CHECKSUM_NONE,
+				 &d_addr);
 }
 
 static __always_inline int nat_snat(struct __sk_buff *skb, const struct pkt *p,

@@ -34,6 +34,7 @@ struct pkt_desc {
 	bool v4_more_frags;
 	uint16_t v4_frag_off; /* in 8-byte units */
 	bool udp_no_csum;
+	bool partial_csum; /* L4 field: the folded pseudo-header sum, as a CHECKSUM_PARTIAL skb's */
 	int payload; /* bytes of payload after the L4 header */
 	const char *data; /* the payload's text; its length when payload is 0 */
 	uint32_t seq; /* TCP sequence number; 0x01020304 when 0 */
@@ -185,6 +186,11 @@ static inline size_t pkt_build(uint8_t *buf, const struct pkt_desc *d)
 		sum = pkt_sum(src, alen, 0);
 		sum = pkt_sum(dst, alen, sum);
 		sum += d->proto + (uint32_t)l4_len;
+		if (d->partial_csum) {
+			/* what the stack leaves for the device: no payload, not complemented */
+			pkt_put16(buf + csum_at, (uint16_t)~pkt_fold(sum));
+			return l4 + l4_len;
+		}
 		sum = pkt_sum(buf + l4, l4_len, sum);
 		c = pkt_fold(sum);
 		if (d->proto == IPPROTO_UDP && c == 0)

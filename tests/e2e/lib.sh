@@ -179,6 +179,26 @@ attached() {
 # agent_threads: the names of the running agent's threads, one a line
 agent_threads() { cat /proc/"$AGENT_PID"/task/*/comm 2>/dev/null; }
 
+# Make HOSTs check every checksum they receive. Between namespaces a veth
+# hands over the sender's CHECKSUM_PARTIAL skb and the receiver trusts it,
+# so a rewrite that leaves a wrong L4 field goes unseen. With the node's
+# side of each link computing checksums in software (tx off, after the TC
+# egress hook) and the host's side not trusting any (rx off), the host's
+# TCP verifies each segment and counts a bad one in InCsumErrors.
+verify_checksums() { # HOST...
+	local h link
+	for h in "$@"; do
+		link=$h; [ "$h" = client ] && link=cli0
+		in_node ethtool -K "$link" tx off >/dev/null 2>&1 &&
+			in_ns "$h" ethtool -K eth0 rx off >/dev/null 2>&1 || return 1
+	done
+}
+# TCP and UDP checksum errors HOST's stack has counted.
+csum_errors() { # HOST
+	in_ns "$1" nstat -asz TcpInCsumErrors UdpInCsumErrors Udp6InCsumErrors |
+		awk '/CsumErrors/ {n += $2} END {print n + 0}'
+}
+
 stop_agent() {
 	[ -n "${AGENT_PID:-}" ] || return 0
 	kill -TERM "$AGENT_PID" 2>/dev/null
