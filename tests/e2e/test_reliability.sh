@@ -99,7 +99,12 @@ wait $ka
 [ "$(failed "$WORK/fs.json")" -eq 0 ]
 ok $? "no request failed across the fail-safe"
 
-# 3. onRollback: reset. Keep-alive clients leave the canary at once.
+# 3. onRollback: reset. Keep-alive clients leave the canary at once. The
+# resets are built from the client's own packets, CHECKSUM_PARTIAL on its
+# veth: from here on the client checks every checksum it receives (lib.sh).
+verify_checksums client
+ok $? "the client verifies every checksum it receives from here on (ethtool)"
+csum_before=$(csum_errors client)
 spec v3-reset 50 "onRollback: reset"
 kill -HUP "$AGENT_PID"; sleep 0.5
 loadgen "$WORK/reset.json" keepalive 6 8; ka=$LG
@@ -114,6 +119,9 @@ ok=$(jq '.by_status["200"] // 0' "$WORK/reset.json")
 resets=$(jq '.failures.reset' "$WORK/reset.json")
 [ "$ok" -gt 500 ] && [ "$(jq '.failures.refused + .failures.timeout + .failures.other' "$WORK/reset.json")" -eq 0 ]
 ok $? "reset: clients recovered on primary ($ok answered; $resets canary connection(s) reset, as asked; $(jq -c .failures "$WORK/reset.json"))"
+csum_errs=$(($(csum_errors client) - csum_before))
+[ "$resets" -gt 0 ] && [ "$csum_errs" -eq 0 ]
+ok $? "reset: the client took $resets reset(s), with no checksum error ($csum_errs)"
 grep -q '"action":"reset"' "$STATE_DIR/history.jsonl"
 ok $? "reset: recorded in the history"
 
