@@ -193,9 +193,10 @@ verify_checksums() { # HOST...
 			in_ns "$h" ethtool -K eth0 rx off >/dev/null 2>&1 || return 1
 	done
 }
-# TCP and UDP checksum errors HOST's stack has counted.
+# TCP, UDP and ICMP checksum errors HOST's stack has counted.
 csum_errors() { # HOST
-	in_ns "$1" nstat -asz TcpInCsumErrors UdpInCsumErrors Udp6InCsumErrors |
+	in_ns "$1" nstat -asz TcpInCsumErrors UdpInCsumErrors Udp6InCsumErrors IcmpInCsumErrors \
+		Icmp6InCsumErrors |
 		awk '/CsumErrors/ {n += $2} END {print n + 0}'
 }
 
