@@ -84,8 +84,8 @@ static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
  * length), which is what a CHECKSUM_PARTIAL field holds: the stack writes
  * ~tcp_v4_check(len, saddr, daddr, 0) there and leaves the payload's sum
  * to the device or to skb_checksum_help(). An IPv4 address fills only the
- * first word of its union (parse_pkt() zeroes the rest), so summing all
- * four words serves both families.
+ * first four bytes of its union (parse_pkt() zeroes the rest), so summing
+ * all sixteen serves both families.
  */
 static __always_inline __u16 nat_pseudo_fold(const struct pkt *p)
 {

@@ -143,10 +143,12 @@ wait_http() {
 	return 1
 }
 
-# start_agent SPEC [extra agent options]: sluice agent on the node, cli0.
+# start_agent SPEC [extra agent options]: sluice agent on the node, cli0
+# (AGENT_IFACE_ARGS: how it attaches there; default the TC halves).
 start_agent() {
 	local spec=$1; shift
-	(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$spec" --iface cli0 \
+	# shellcheck disable=SC2086 # AGENT_IFACE_ARGS is words
+	(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$spec" ${AGENT_IFACE_ARGS:---iface cli0} \
 		--bpffs "$PIN_ROOT" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" "$@" \
 		>>"$WORK/agent.log" 2>&1) &
 	AGENT_PID=$!

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# A UDP service through a VIP, end to end: an echo server in each pod
+# answers every datagram with its name. Steered first by the TC halves,
+# then by the XDP forward half, IPv4 and IPv6, with every host verifying
+# the checksums it receives (lib.sh: through a veth it otherwise trusts
+# them). Each client socket is a flow: its datagrams stay on one pod, and
+# replies come back from the VIP and port it sent to. IPv4 datagrams sent
+# without a checksum (0) must arrive too: a rewrite that folded the port
+# change into that 0 would make a wrong checksum of it. Prints TAP.
+set -u
+CLUSTER_PODS="p1:1 c1:3"
+. "$(dirname "$0")/lib.sh"
+need_root_tools "UDP through a VIP"
+for t in jq python3 ethtool nstat; do
+	command -v $t >/dev/null || { skip "UDP through a VIP" "$t is not installed (make deps)"; tap_done; exit 0; }
+done
+trap cluster_down EXIT
+cluster_up
+
+# The pods' server: every datagram back to its sender, prefixed with the pod's name.
+cat >"$WORK/echo.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[2])))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(sys.argv[1].encode() + b" " + data, peer)
+PY
+# The client: SOCKETS sockets (one flow each, source ports from BASE up) send
+# COUNT datagrams each and wait up to 2 s for each one's echo (after 5 losses,
+# 50 ms); a late echo of
+# an earlier datagram still counts for its flow's pods. Prints JSON.
+cat >"$WORK/client.py" <<'PY'
+import json, socket, sys, time
+vip, port, sockets, count, nocheck, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1", int(sys.argv[6])
+fam = socket.AF_INET6 if ":" in vip else socket.AF_INET
+SO_NO_CHECK = 11  # asm-generic/socket.h: send IPv4 UDP without a checksum
+r = {"sent": 0, "answered": 0, "late": 0, "wrong_source": 0, "pods": {}, "flows_on_one_pod": 0, "lost": 0}
+for i in range(sockets):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", base + i))
+    if nocheck:
+        s.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
+    seen = set()
+    for j in range(count):
+        msg = b"flow %d datagram %d" % (i, j)
+        s.sendto(msg, (vip, port))
+        r["sent"] += 1
+        # past a few losses something is broken: fail fast, not 2 s a datagram
+        deadline, got = time.monotonic() + (2.0 if r["lost"] < 5 else 0.05), False
+        while not got and time.monotonic() < deadline:
+            s.settimeout(max(deadline - time.monotonic(), 0.001))
+            try:
+                data, src = s.recvfrom(2048)
+            except socket.timeout:
+                break
+            pod, _, echo = data.partition(b" ")
+            if socket.inet_pton(fam, src[0]) != socket.inet_pton(fam, vip) or src[1] != port:
+                r["wrong_source"] += 1
+            seen.add(pod.decode())
+            if echo == msg:
+                got = True
+                r["answered"] += 1
+                r["pods"][pod.decode()] = r["pods"].get(pod.decode(), 0) + 1
+            else:
+                r["late"] += 1
+        r["lost"] += not got
+    r["flows_on_one_pod"] += len(seen) == 1
+    s.close()
+print(json.dumps(r))
+PY
+for pod in p1 c1; do
+	(exec ip netns exec "$(ns $pod)" python3 "$WORK/echo.py" $pod 5353 >"$WORK/echo-$pod.log" 2>&1) &
+	CLUSTER_PIDS+=($!)
+done
+
+mkdir -p "$WORK/spec"
+cat >"$WORK/spec/dns.yaml" <<YAML
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: dns, namespace: e2e}
+spec:
+  service: {port: 53, targetPort: 5353}
+  analysis: {interval: 10s, stepWeight: 10}
+  steering:
+    vip: $VIP4
+    protocol: udp
+    weight: 50
+    primary: {version: v1, endpoints: [198.18.1.2]}
+    canary: {version: v2, endpoints: [198.18.3.2]}
+YAML
+sed -e 's/name: dns,/name: dns6,/' -e "s/vip: .*/vip: \"$VIP6\"/" \
+	-e 's/\[198.18.1.2\]/["fd00:5c:1::2"]/' -e 's/\[198.18.3.2\]/["fd00:5c:3::2"]/' \
+	"$WORK/spec/dns.yaml" >"$WORK/spec/dns6.yaml"
+
+verify_checksums client p1 c1
+ok $? "client and pods verify every checksum they receive (ethtool: node tx off, host rx off)"
+# Neighbours resolved first: a first IPv6 datagram can wait a second or more
+# for neighbour discovery, which is not what this test is about.
+for a in 198.18.0.2 198.18.1.2 198.18.3.2 fd00:5c::2 fd00:5c:1::2 fd00:5c:3::2; do
+	in_node ping -c1 -W2 $a >/dev/null 2>&1
+done
+
+# udp_checks HALF PORT: 40 flows (source ports above PORT) of 5 datagrams through each VIP, then 40 more
+# without checksums (IPv4); every check for HALF (the forward half's hook).
+udp_checks() {
+	local half=$1 vip fam nocheck out what before e base=$2
+	for run in 4 6 4-nocheck; do
+		base=$((base + 100))
+		fam=${run%%-*}; nocheck=0; [ "$run" = 4-nocheck ] && nocheck=1
+		vip=$VIP4; [ "$fam" = 6 ] && vip=$VIP6
+		what="$half, IPv$fam$([ $nocheck = 1 ] && echo ", no checksum")"
+		before=$(($(csum_errors client) + $(csum_errors p1) + $(csum_errors c1)))
+		out=$(in_ns client python3 "$WORK/client.py" "$vip" 53 40 5 $nocheck $base)
+		e=$(($(csum_errors client) + $(csum_errors p1) + $(csum_errors c1) - before))
+		[ "$(echo "$out" | jq .answered)" -eq 200 ] && [ "$e" -eq 0 ]
+		ok $? "$what: $(echo "$out" | jq .answered) of 200 datagrams answered, $e checksum errors ($(echo "$out" | jq -c '{lost, late, pods}'))"
+		[ "$(echo "$out" | jq .wrong_source)" -eq 0 ]
+		ok $? "$what: every reply came from the VIP and port the client sent to"
+		[ "$(echo "$out" | jq .flows_on_one_pod)" -eq 40 ] &&
+			[ "$(echo "$out" | jq '.pods.p1 // 0')" -gt 0 ] && [ "$(echo "$out" | jq '.pods.c1 // 0')" -gt 0 ]
+		ok $? "$what: each of 40 flows stayed on one pod, both pods used at weight 50%"
+	done
+}
+
+start_agent "$WORK/spec"
+ok $? "agent steers a UDP service on an IPv4 and an IPv6 VIP (TC halves)"
+udp_checks "TC" 20000
+n=$(sl status --json | jq '[.services[] | (.primary.backends + .canary.backends)[] | .conns_opened] | add')
+[ "$n" -eq 120 ]
+ok $? "TC: conntrack opened one flow per socket ($n of 120)"
+
+stop_agent
+in_node "$SLUICE" agent --cleanup --bpffs "$PIN_ROOT" >/dev/null 2>&1
+AGENT_IFACE_ARGS="--xdp-iface cli0" start_agent "$WORK/spec"
+ok $? "a new agent steers them with the forward half at XDP on cli0"
+udp_checks "XDP" 30000
+n=$(sl status --json | jq '[.services[] | (.primary.backends + .canary.backends)[] | .conns_opened] | add')
+[ "$n" -eq 120 ]
+ok $? "XDP: conntrack opened one flow per socket ($n of 120)"
+tap_done
