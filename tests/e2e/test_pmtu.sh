@@ -45,17 +45,32 @@ ok $? "agent steering an IPv4 and an IPv6 VIP to a pod behind a 1280-byte hop"
 verify_checksums client p1
 ok $? "client and pod verify every checksum they receive (ethtool)"
 head -c 60000 /dev/urandom >"$WORK/body"
-for fam in 4 6; do
-	if [ $fam = 4 ]; then url="http://$VIP4/upload"; else url="http://[$VIP6]/upload"; fi
-	code=$(in_ns client curl -s -o /dev/null -w '%{http_code}' --max-time 8 \
-		--data-binary @"$WORK/body" "$url")
-	[ "$code" = 200 ]
-	ok $? "IPv$fam: a 60 KB upload through the VIP completes (HTTP $code): path MTU learned"
-done
-n=$(sl status --json | jq '.datapath.icmp_errors_translated')
-[ "$n" -ge 2 ]
-ok $? "ICMP errors about the steered flows were given the VIP back ($n)"
-e=$(($(csum_errors client) + $(csum_errors p1)))
-[ "$e" -eq 0 ]
-ok $? "no checksum error in client or pod, ICMP's included ($e)"
+uploads() { # HALF: both families' uploads, the ICMP errors translated, no checksum error
+	local fam url code n e
+	for fam in 4 6; do
+		if [ $fam = 4 ]; then url="http://$VIP4/upload"; else url="http://[$VIP6]/upload"; fi
+		code=$(in_ns client curl -s -o /dev/null -w '%{http_code}' --max-time 8 \
+			--data-binary @"$WORK/body" "$url")
+		[ "$code" = 200 ]
+		ok $? "$1, IPv$fam: a 60 KB upload through the VIP completes (HTTP $code): path MTU learned"
+	done
+	n=$(sl status --json | jq '.datapath.icmp_errors_translated')
+	[ "$n" -ge 2 ]
+	ok $? "$1: ICMP errors about the steered flows were given the VIP back ($n)"
+	e=$(($(csum_errors client) + $(csum_errors p1)))
+	[ "$e" -eq 0 ]
+	ok $? "$1: no checksum error in client or pod, ICMP's included ($e)"
+}
+uploads "TC"
+
+# The forward half at XDP: the DNAT happens before the skb exists, the ICMP
+# error is still the node's, and the reverse half still at TC. The path MTU
+# the client learned above is flushed, so that it must learn it again.
+stop_agent
+in_node "$SLUICE" agent --cleanup --bpffs "$PIN_ROOT" >/dev/null 2>&1
+in_ns client ip route flush cache
+in_ns client ip -6 route flush cache
+AGENT_IFACE_ARGS="--xdp-iface cli0" start_agent "$WORK/spec"
+ok $? "a new agent steers both VIPs with the forward half at XDP on cli0"
+uploads "XDP"
 tap_done
