@@ -364,10 +364,30 @@ static bool xdp_frames_may_be_partial(const char *ifname)
 	return false;
 }
 
+void dp_xdp_guess_csum(struct datapath *dp, int ifindex, bool guess)
+{
+	struct steer_bpf__bss *bss = dp->skel->bss;
+	__u64 bit;
+
+	if (ifindex < 0)
+		return;
+	if (ifindex >= SL_XDP_GUESS_IFINDEXES) {
+		/* one switch for every high ifindex: once on, it stays on */
+		bss->xdp_csum_guess_high |= guess;
+		return;
+	}
+	bit = 1ULL << (ifindex % 64);
+	if (guess)
+		bss->xdp_csum_guess_ifs[ifindex / 64] |= bit;
+	else
+		bss->xdp_csum_guess_ifs[ifindex / 64] &= ~bit;
+}
+
 int dp_attach_xdp(struct datapath *dp, const char *ifname)
 {
 	int ifindex = if_nametoindex(ifname), fd, err, flags = XDP_FLAGS_DRV_MODE;
 	struct dp_hook *h;
+	bool guess;
 
 	if (!ifindex) {
 		err = -errno;
@@ -377,19 +397,17 @@ int dp_attach_xdp(struct datapath *dp, const char *ifname)
 	if (dp->n_hooks >= DP_MAX_IFACES)
 		return -E2BIG;
 	fd = bpf_program__fd(dp->skel->progs.sl_xdp_forward);
-	/*
-	 * Set before the program sees a frame, and never cleared: it is one
-	 * switch for every XDP interface this agent serves.
-	 */
-	if (xdp_frames_may_be_partial(ifname))
-		dp->skel->bss->xdp_csum_maybe_partial = true;
+	/* before the program sees a frame of this interface */
+	guess = xdp_frames_may_be_partial(ifname);
+	dp_xdp_guess_csum(dp, ifindex, guess);
 	/* native first: the point of XDP is to run before the skb exists */
 	err = bpf_xdp_attach(ifindex, fd, flags, NULL);
 	if (err) {
 		log_debug("%s: native XDP refused (%s); trying generic\n", ifname, strerror(-err));
 		flags = XDP_FLAGS_SKB_MODE;
 		/* generic mode runs on skbs, GRO-merged ones partial */
-		dp->skel->bss->xdp_csum_maybe_partial = true;
+		guess = true;
+		dp_xdp_guess_csum(dp, ifindex, guess);
 		err = bpf_xdp_attach(ifindex, fd, flags, NULL);
 	}
 	if (err) {
@@ -409,7 +427,7 @@ int dp_attach_xdp(struct datapath *dp, const char *ifname)
 	log_info("attached to %s (ifindex %d): forward as XDP in %s mode, reverse at TC egress "
 		 "(%s)%s\n", ifname, ifindex, flags == XDP_FLAGS_DRV_MODE ? "native" : "generic",
 		 dp->tc_api == DP_TC_TCX ? "tcx" : "clsact",
-		 dp->skel->bss->xdp_csum_maybe_partial ? "; checksums may arrive partial" : "");
+		 guess ? "; checksums may arrive partial" : "");
 	return 0;
 }
 

@@ -96,6 +96,12 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach);
  * reverse half at its TC egress as usual. Logs which mode it got.
  */
 int dp_attach_xdp(struct datapath *dp, const char *ifname);
+/**
+ * dp_xdp_guess_csum() - whether the XDP forward half reads the kind of an L4
+ * checksum (full or CHECKSUM_PARTIAL) from each frame of @ifindex (bpf/lib/nat.h).
+ * dp_attach_xdp() sets it by driver and mode; tests set it by hand.
+ */
+void dp_xdp_guess_csum(struct datapath *dp, int ifindex, bool guess);
 /** dp_detach() - remove sluice's programs from every interface it attached to. */
 void dp_detach(struct datapath *dp);
 /** dp_unpin() - remove the pinned maps and the pin root directory. */

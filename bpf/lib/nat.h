@@ -19,8 +19,9 @@
  * but a veth's frames are its peer's skbs, from local senders (pods, a
  * client namespace) whose L4 fields are CHECKSUM_PARTIAL, and generic mode
  * runs on skbs that GRO may have merged into CHECKSUM_PARTIAL ones. Where the
- * agent attaches XDP to such a link it sets xdp_csum_maybe_partial, and the
- * rewrite then reads the field itself: see nat_guess_summed().
+ * agent attaches XDP to such a link it marks the interface in
+ * xdp_csum_guess_ifs, and the rewrite of that interface's frames then reads
+ * the field itself: see nat_guess_summed().
  */
 #ifndef SLUICE_BPF_NAT_H
 #define SLUICE_BPF_NAT_H
@@ -60,12 +61,24 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
 const volatile bool have_kern_ctx = true;
 
 /*
- * Set by the agent before it attaches sl_xdp_forward to a veth or in
- * generic mode (dp_attach_xdp()); left false where XDP sees only a NIC's
- * frames, whose fields are always full. Writable (.bss), not a load-time
- * constant: which mode an interface takes is known only once attached.
+ * The interfaces whose XDP frames may be partial, a bit per ifindex below
+ * SL_XDP_GUESS_IFINDEXES and one switch for all above: set by the agent
+ * before it attaches sl_xdp_forward to a veth or tun or in generic mode
+ * (dp_xdp_guess_csum()); clear for a NIC in native mode, whose fields are
+ * always full. Writable (.bss), not load-time constants: which interfaces
+ * and modes there are is known only once the program is loaded.
  */
-bool xdp_csum_maybe_partial;
+__u64 xdp_csum_guess_ifs[SL_XDP_GUESS_IFINDEXES / 64];
+bool xdp_csum_guess_high;
+
+static __always_inline bool nat_xdp_may_be_partial(struct xdp_md *ctx)
+{
+	__u32 i = ctx->ingress_ifindex;
+
+	if (i < SL_XDP_GUESS_IFINDEXES)
+		return (xdp_csum_guess_ifs[i / 64] >> (i % 64)) & 1;
+	return xdp_csum_guess_high;
+}
 
 /* Just the field sluice reads, relocated against the running kernel (CO-RE). */
 struct sk_buff___sl {
@@ -287,7 +300,7 @@ static __always_inline int nat_dnat(struct __sk_buff *skb, const struct pkt *p,
 
 /*
  * XDP: there is no skb to keep in step, and the field's state is full
- * unless the agent said this link's frames may be partial (top of this file).
+ * unless the agent marked this frame's interface (top of this file).
  */
 static __always_inline int nat_dnat_xdp(struct xdp_md *ctx, const struct pkt *p,
 					const union sl_addr *to, __be16 to_port)
@@ -296,7 +309,7 @@ static __always_inline int nat_dnat_xdp(struct xdp_md *ctx, const struct pkt *p,
 
 	return nat_rewrite_bytes((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, true, to,
 				 to_port,
-				 xdp_csum_maybe_partial ? SL_CHECKSUM_GUESS : SL_CHECKSUM_NONE,
+				 nat_xdp_may_be_partial(ctx) ? SL_CHECKSUM_GUESS : SL_CHECKSUM_NONE,
 				 &d_addr);
 }
 

@@ -290,6 +290,13 @@ _Static_assert(sizeof(struct sl_ct_entry) == 64, "sl_ct_entry layout");
 #define SL_CT_DEFAULT_UDP_TIMEOUT_NS (30ULL * 1000000000ULL)
 
 /*
+ * The XDP forward half's per-interface switch for partial checksums
+ * (bpf/lib/nat.h, xdp_csum_guess_ifs): a bit per ifindex below this, one
+ * switch shared by all above.
+ */
+#define SL_XDP_GUESS_IFINDEXES 1024
+
+/*
  * sl_stats: per-CPU array indexed by backend id. The agent sums the CPUs.
  * What counts as a request, a response and a failure is in docs/accounting.md.
  */

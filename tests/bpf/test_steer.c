@@ -827,6 +827,9 @@ static void test_evict(void)
  * @in through XDP passes rewritten as @want in every byte but the two of
  * the L4 checksum at @csum_at, which differ.
  */
+/* bpf_prog_test_run_opts() hands XDP programs their frame from lo. */
+#define TEST_RUN_IFINDEX 1
+
 /* @in as the XDP tests' primary pod receives it. */
 static struct pkt_desc dnat_of(struct pkt_desc in, const char *pod)
 {
@@ -884,7 +887,7 @@ static void test_xdp(void)
 		 * local sender: with the agent's switch on, the field is read
 		 * as what it is (bpf/lib/nat.h).
 		 */
-		dp.skel->bss->xdp_csum_maybe_partial = true;
+		dp_xdp_guess_csum(&dp, TEST_RUN_IFINDEX, true);
 		in = (struct pkt_desc){ .src = client, .dst = vip, .sport = 6101, .dport = 80,
 					.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN,
 					.partial_csum = true };
@@ -901,11 +904,18 @@ static void test_xdp(void)
 		tap_ok(expect(xdp_fd, &in, XDP_PASS, &want),
 		       "%s XDP, partial checksums possible: a full checksum is still updated in full",
 		       fam);
-		dp.skel->bss->xdp_csum_maybe_partial = false;
+		dp_xdp_guess_csum(&dp, TEST_RUN_IFINDEX, false);
 		in.partial_csum = true, in.payload = 300;
 		want = dnat_of(in, pod);
 		tap_ok(xdp_only_csum_differs(&in, &want, v6 ? 14 + 40 + 16 : 14 + 20 + 16),
 		       "%s XDP, switch off (a NIC's frames): a partial field is taken for full", fam);
+		/* the switch is per interface: another's, low or high ifindex, is not this one's */
+		dp_xdp_guess_csum(&dp, TEST_RUN_IFINDEX + 1, true);
+		dp_xdp_guess_csum(&dp, SL_XDP_GUESS_IFINDEXES + 7, true);
+		tap_ok(xdp_only_csum_differs(&in, &want, v6 ? 14 + 40 + 16 : 14 + 20 + 16),
+		       "%s XDP, switch on for other interfaces only: this one's frames are still full",
+		       fam);
+		dp_xdp_guess_csum(&dp, TEST_RUN_IFINDEX + 1, false);
 	}
 }
 
