@@ -31,6 +31,17 @@ static __always_inline __u32 csum_diff16(const __u16 *from, const __u16 *to, int
 	return d;
 }
 
+/* @sum plus the 16-bit words at @p, unfolded. */
+static __always_inline __u32 csum_sum16(const __u16 *p, int words, __u32 sum)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < words; i++)
+		sum += p[i];
+	return sum;
+}
+
 /* A checksum field that holds ~sum (IP header, TCP/UDP when complete). */
 static __always_inline __u16 csum_replace_full(__u16 check, __u32 diff)
 {

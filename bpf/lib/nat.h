@@ -103,14 +103,10 @@ static __always_inline int nat_ip_summed(struct __sk_buff *ctx)
 static __always_inline __u16 nat_pseudo_fold(const struct pkt *p)
 {
 	__u32 l4_len = p->ip_len - ((p->l4_off & SL_L4_OFF_MASK) - sizeof(struct ethhdr));
-	const __u16 *s = (const __u16 *)&p->saddr, *d = (const __u16 *)&p->daddr;
 	__u32 sum = bpf_htons((__u16)p->proto) + bpf_htons((__u16)l4_len);
-	int i;
 
-#pragma unroll
-	for (i = 0; i < 8; i++)
-		sum += (__u32)s[i] + d[i];
-	return csum_fold32(sum);
+	sum = csum_sum16((const __u16 *)&p->saddr, 8, sum);
+	return csum_fold32(csum_sum16((const __u16 *)&p->daddr, 8, sum));
 }
 
 /**

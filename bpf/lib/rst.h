@@ -32,17 +32,6 @@
 #define RST_V4_LEN (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr))
 #define RST_V6_LEN (ETH_HLEN + sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
 
-/* The one's-complement sum of @words 16-bit words at @p, unfolded. */
-static __always_inline __u32 rst_sum16(const __u16 *p, int words, __u32 sum)
-{
-	int i;
-
-#pragma unroll
-	for (i = 0; i < words; i++)
-		sum += p[i];
-	return sum;
-}
-
 /*
  * Turn the TCP header into the reset and checksum it over @pseudo: whole, or
  * for a CHECKSUM_PARTIAL skb (@partial) the folded pseudo-header sum the
@@ -65,7 +54,7 @@ static __always_inline void rst_fill_tcp(struct tcphdr *tcp, __u32 seq, __u32 ac
 	if (partial)
 		tcp->check = csum_fold32(pseudo);
 	else
-		tcp->check = ~csum_fold32(rst_sum16((const __u16 *)tcp, sizeof(*tcp) / 2, pseudo));
+		tcp->check = ~csum_fold32(csum_sum16((const __u16 *)tcp, sizeof(*tcp) / 2, pseudo));
 }
 
 /**
@@ -121,8 +110,8 @@ static __noinline bool rst_to_client(struct __sk_buff *skb, const struct pkt *p)
 		ip->frag_off = 0;
 		ip->ttl = 64;
 		ip->check = 0;
-		ip->check = ~csum_fold32(rst_sum16((const __u16 *)ip, sizeof(*ip) / 2, 0));
-		pseudo = rst_sum16((const __u16 *)&ip->saddr, 4,
+		ip->check = ~csum_fold32(csum_sum16((const __u16 *)ip, sizeof(*ip) / 2, 0));
+		pseudo = csum_sum16((const __u16 *)&ip->saddr, 4,
 				   bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(struct tcphdr)));
 		rst_fill_tcp((void *)(ip + 1), seq, ack, with_ack, pseudo, partial);
 	} else {
@@ -133,7 +122,7 @@ static __noinline bool rst_to_client(struct __sk_buff *skb, const struct pkt *p)
 		ip6->daddr = a;
 		ip6->payload_len = bpf_htons(sizeof(struct tcphdr));
 		ip6->hop_limit = 64;
-		pseudo = rst_sum16((const __u16 *)&ip6->saddr, 16,
+		pseudo = csum_sum16((const __u16 *)&ip6->saddr, 16,
 				   bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(struct tcphdr)));
 		rst_fill_tcp((void *)(ip6 + 1), seq, ack, with_ack, pseudo, partial);
 	}
