@@ -195,11 +195,13 @@ verify_checksums() { # HOST...
 			in_ns "$h" ethtool -K eth0 rx off >/dev/null 2>&1 || return 1
 	done
 }
-# TCP, UDP and ICMP checksum errors HOST's stack has counted.
-csum_errors() { # HOST
-	in_ns "$1" nstat -asz TcpInCsumErrors UdpInCsumErrors Udp6InCsumErrors IcmpInCsumErrors \
-		Icmp6InCsumErrors |
-		awk '/CsumErrors/ {n += $2} END {print n + 0}'
+# TCP, UDP and ICMP checksum errors the HOSTs' stacks have counted, summed.
+csum_errors() { # HOST...
+	local h
+	for h in "$@"; do
+		in_ns "$h" nstat -asz TcpInCsumErrors UdpInCsumErrors Udp6InCsumErrors \
+			IcmpInCsumErrors Icmp6InCsumErrors
+	done | awk '/CsumErrors/ {n += $2} END {print n + 0}'
 }
 
 stop_agent() {

@@ -119,16 +119,14 @@ ok $? "every steered connection was seen closing both ways ($closed of $opened)"
 # software checksum then completes right (lib.sh, verify_checksums).
 verify_checksums client p1 p2 c1
 ok $? "client and pods verify every checksum they receive (ethtool: node tx off, host rx off)"
-declare -A csum_before
-for h in client p1 p2 c1; do csum_before[$h]=$(csum_errors $h); done
+csum_before=$(csum_errors client p1 p2 c1)
 csum_answered=0
 for url in "http://$VIP4/" "http://[$VIP6]/"; do
 	in_ns client "$LOADGEN_BIN" --url "$url" --mode close --requests 200 --connections 4 \
 		--duration 30 --json >"$WORK/csum.json" 2>/dev/null
 	csum_answered=$((csum_answered + $(jq '.by_status["200"] // 0' "$WORK/csum.json")))
 done
-csum_errs=0
-for h in client p1 p2 c1; do csum_errs=$((csum_errs + $(csum_errors $h) - csum_before[$h])); done
+csum_errs=$(($(csum_errors client p1 p2 c1) - csum_before))
 [ "$csum_answered" -eq 400 ] && [ "$csum_errs" -eq 0 ]
 ok $? "TC halves: $csum_answered of 400 requests answered, $csum_errs checksum errors in client and pods"
 

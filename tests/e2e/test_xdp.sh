@@ -32,12 +32,7 @@ YAML
 sed -e 's/name: web,/name: web6,/' -e "s/vip: .*/vip: $VIP6/" \
 	-e 's/\[198.18.1.2, 198.18.2.2\]/["fd00:5c:1::2", "fd00:5c:2::2"]/' \
 	-e 's/\[198.18.3.2\]/["fd00:5c:3::2"]/' "$WORK/spec/web.yaml" >"$WORK/spec/web6.yaml"
-(exec nsenter --net="/run/netns/$(ns node)" "$SLUICE" agent --spec "$WORK/spec" \
-	--xdp-iface cli0 --bpffs "$PIN_ROOT" --state-dir "$STATE_DIR" --run-dir "$RUN_DIR" \
-	--listen none >"$WORK/agent.log" 2>&1) &
-AGENT_PID=$!
-CLUSTER_PIDS+=($AGENT_PID)
-for i in $(seq 50); do grep -q "agent running" "$WORK/agent.log" && break; sleep 0.1; done
+AGENT_IFACE_ARGS="--xdp-iface cli0" start_agent "$WORK/spec" --listen none
 mode=$(grep -o "forward as XDP in [a-z]* mode" "$WORK/agent.log")
 [ -n "$mode" ]
 ok $? "agent attached the forward half to cli0 ($mode)"
