@@ -22,7 +22,7 @@
 #
 # Environment: KERNEL, VMTEST_SUITES (comma-separated, relative to the
 # project; default: every BPF fixture suite, tests/e2e/test_steer.sh,
-# tests/e2e/test_udp.sh and vmtest/e2e.sh), VMTEST_TIMEOUT (seconds for the whole VM, default 840),
+# test_udp.sh and test_overlay.sh, and vmtest/e2e.sh), VMTEST_TIMEOUT (seconds for the whole VM, default 840),
 # VMTEST_MEM (MiB, 2048), VMTEST_SMP (2), VMTEST_ACCEL (kvm|tcg: skip the
 # probe), VMTEST_MODULES (kernel modules to load, space-separated), V=1
 # (echo the kernel console as it runs).
@@ -32,14 +32,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KERNEL=${KERNEL:-linux-image-amd64}
 CACHE=${VMTEST_CACHE:-$ROOT/build/vmtest}
 # Default: every BPF fixture suite (tests/bpf/test_*.c, built by the host),
-# the e2e steering and UDP suites, and vmtest's own short rollout.
+# the e2e steering, UDP and overlay suites, and vmtest's own short rollout.
 default_suites() {
 	local f
 	for f in "$ROOT"/tests/bpf/test_*.c; do
 		f=${f##*/}
 		printf 'build/tests/%s,' "${f%.c}"
 	done
-	echo "tests/e2e/test_steer.sh,tests/e2e/test_udp.sh,vmtest/e2e.sh"
+	echo "tests/e2e/test_steer.sh,tests/e2e/test_udp.sh,tests/e2e/test_overlay.sh,vmtest/e2e.sh"
 }
 SUITES=${VMTEST_SUITES:-$(default_suites)}
 # Below tests/run.sh's 900 s per suite, so the VM's own report still comes.
@@ -49,7 +49,7 @@ SMP=${VMTEST_SMP:-2}
 QEMU=${QEMU:-qemu-system-x86_64}
 # What the suites need from the kernel that Debian builds as modules; their
 # dependencies are resolved from the package's modules.dep.
-MODULES=${VMTEST_MODULES:-virtio_pci 9pnet_virtio 9p veth sch_ingress cls_bpf}
+MODULES=${VMTEST_MODULES:-virtio_pci 9pnet_virtio 9p veth sch_ingress cls_bpf vxlan}
 
 TMP=$(mktemp -d /tmp/sluice-vmtest.XXXXXX)
 qemu=

@@ -134,11 +134,13 @@ static __always_inline int nat_guess_summed(const struct pkt *p, const __u16 *ch
  * nat_rewrite_bytes() - the rewrite on the bytes in [@data, @data_end), for
  * a packet whose L4 checksum state is @summed (SL_CHECKSUM_GUESS: read from
  * the field, nat_guess_summed()).
- * @d_addr_out: the address change, for a CHECKSUM_COMPLETE skb's csum.
+ * @moved_out: how much the sum of the bytes from the network header on
+ * changed (unfolded, to be added), which a CHECKSUM_COMPLETE skb's csum must
+ * follow: see the end of the function.
  */
 static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const struct pkt *p,
 					     bool dst, const union sl_addr *to, __be16 to_port,
-					     int summed, __u32 *d_addr_out)
+					     int summed, __u32 *moved_out)
 {
 	__u32 l4 = p->l4_off & SL_L4_OFF_MASK;
 	__u16 *check, *port;
@@ -184,6 +186,14 @@ static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const s
 	d_port = csum_diff16(port, (const __u16 *)&to_port, 1);
 	*port = to_port;
 
+	/*
+	 * What the bytes from the network header on moved by: the port's
+	 * change, and an IPv6 address's (an IPv4 address is balanced by its own
+	 * header checksum); a full L4 field then takes both changes back out,
+	 * leaving -d_addr for IPv4 and nothing for IPv6. Only a
+	 * CHECKSUM_COMPLETE skb needs this, and its field is always full.
+	 */
+	*moved_out = d_port + (p->family == AF_INET6 ? d_addr : 0);
 	if (p->proto == IPPROTO_UDP && *check == 0) {
 		/* UDP over IPv4 without a checksum stays without one. */
 	} else if (summed == SL_CHECKSUM_PARTIAL) {
@@ -192,8 +202,8 @@ static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const s
 		__u16 c = csum_replace_full(*check, d_addr + d_port);
 
 		*check = (p->proto == IPPROTO_UDP && c == 0) ? 0xffff : c;
+		*moved_out += (__u16)~csum_fold32(d_addr + d_port);
 	}
-	*d_addr_out = d_addr;
 	return 0;
 }
 
@@ -201,18 +211,20 @@ static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struc
 					      const union sl_addr *to, __be16 to_port)
 {
 	int summed = nat_ip_summed(skb);
-	__u32 d_addr = 0;
+	__u32 moved = 0;
+	__u16 m;
 
 	if (nat_rewrite_bytes((void *)(long)skb->data, (void *)(long)skb->data_end, p, dst, to,
-			      to_port, summed, &d_addr))
+			      to_port, summed, &moved))
 		return -1;
 	/*
-	 * skb->csum covers the packet from the network header: the IP header
-	 * stays balanced, the L4 bytes moved by -d_addr net (the checksum
-	 * field absorbed the pseudo-header change that lives outside them).
+	 * skb->csum is the sum of the packet from the network header: it moves
+	 * as the bytes did. For a rewritten IPv6 segment that is not at all
+	 * (its address and L4 field balance), so no call; 0xffff is zero too.
 	 */
-	if (summed == SL_CHECKSUM_COMPLETE)
-		bpf_csum_update(skb, (__u16)~csum_fold32(d_addr));
+	m = csum_fold32(moved);
+	if (summed == SL_CHECKSUM_COMPLETE && m != 0 && m != 0xffff)
+		bpf_csum_update(skb, m);
 	return 0;
 }
 
@@ -226,6 +238,13 @@ static __always_inline __u64 nat_l4_flags(const struct pkt *p)
  * The helper path, for kernels without bpf_cast_to_kern_ctx(): the csum
  * helpers read ip_summed in the kernel and update the L4 field and
  * skb->csum accordingly; the bytes go in with bpf_skb_store_bytes().
+ * Accordingly, but for IPv4: with BPF_F_PSEUDO_HDR, bpf_l4_csum_replace()
+ * takes the address change out of a CHECKSUM_COMPLETE skb's csum, right
+ * where an IPv4 header checksum balances the address bytes, wrong for IPv6,
+ * where the L4 field alone does (kernels from 6.16 have BPF_F_IPV6 for
+ * this; 6.1 has not). And a UDP field left 0 (BPF_F_MARK_MANGLED_0) takes
+ * nothing, while the port bytes still move. bpf_csum_update(), which acts
+ * on CHECKSUM_COMPLETE skbs only, puts both right.
  */
 static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const struct pkt *p, bool dst,
 					       const union sl_addr *to, __be16 to_port)
@@ -237,8 +256,17 @@ static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const stru
 	__be16 from_port = dst ? p->dport : p->sport;
 	__u64 l4f = nat_l4_flags(p);
 	__u32 ip_check_off = sizeof(struct ethhdr) + offsetof(struct iphdr, check);
-	__u32 addr_off;
+	__u32 addr_off, fix = 0;
+	bool udp_zero = false;
 	int ret;
+
+	if (p->proto == IPPROTO_UDP) {
+		__u16 check;
+
+		if (bpf_skb_load_bytes(skb, csum_off, &check, sizeof(check)))
+			return -1;
+		udp_zero = check == 0;
+	}
 
 	if (p->family == AF_INET) {
 		addr_off = sizeof(struct ethhdr) +
@@ -263,15 +291,24 @@ static __always_inline int nat_rewrite_helpers(struct __sk_buff *skb, const stru
 		if (ret)
 			return ret;
 		ret = bpf_skb_store_bytes(skb, addr_off, to->v6, 16, 0);
+		/* the helper took it out of skb->csum (or, for a 0 field, never put it in) */
+		fix = (__u32)diff;
 	}
 	if (ret)
 		return ret;
-	if (from_port == to_port)
-		return 0;
-	ret = bpf_l4_csum_replace(skb, csum_off, from_port, to_port, l4f | sizeof(__be16));
-	if (ret)
-		return ret;
-	return bpf_skb_store_bytes(skb, port_off, &to_port, sizeof(to_port), 0);
+	if (from_port != to_port) {
+		ret = bpf_l4_csum_replace(skb, csum_off, from_port, to_port, l4f | sizeof(__be16));
+		if (ret)
+			return ret;
+		ret = bpf_skb_store_bytes(skb, port_off, &to_port, sizeof(to_port), 0);
+		if (ret)
+			return ret;
+		if (udp_zero)
+			fix += csum_diff16(&from_port, &to_port, 1);
+	}
+	if (fix)
+		bpf_csum_update(skb, fix);
+	return 0;
 }
 
 /**
@@ -301,12 +338,12 @@ static __always_inline int nat_dnat(struct __sk_buff *skb, const struct pkt *p,
 static __always_inline int nat_dnat_xdp(struct xdp_md *ctx, const struct pkt *p,
 					const union sl_addr *to, __be16 to_port)
 {
-	__u32 d_addr;
+	__u32 moved;
 
 	return nat_rewrite_bytes((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, true, to,
 				 to_port,
 				 nat_xdp_may_be_partial(ctx) ? SL_CHECKSUM_GUESS : SL_CHECKSUM_NONE,
-				 &d_addr);
+				 &moved);
 }
 
 static __always_inline int nat_snat(struct __sk_buff *skb, const struct pkt *p,
