@@ -244,11 +244,11 @@ static __always_inline int forward(void *ctx, bool xdp)
 			renew = true;
 		} else if (p.proto == IPPROTO_TCP) {
 			renew = (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN &&
-				ct_closed(e);
+				(ct_closed(e) || ct_backend_gone(e));
 		} else {
 			/* Only UDP ages by time; TCP ends by FIN/RST (or LRU). */
 			now = bpf_ktime_get_ns();
-			renew = now - e->last_seen_ns > ct_udp_timeout_ns;
+			renew = ct_udp_expired(e, now) || ct_backend_gone(e);
 			if (!renew)
 				ct_touch(e, now);
 		}
@@ -376,6 +376,19 @@ int sl_tc_reverse(struct __sk_buff *skb)
 			    &vip_port);
 	if (!e)
 		return SL_TC_PASS;
+	if (p.proto == IPPROTO_UDP) {
+		__u64 now = bpf_ktime_get_ns();
+
+		/*
+		 * An expired flow has ended, as for the forward half: a datagram
+		 * from the pod to that client port now belongs to a conversation
+		 * the client began with the pod itself. A live one is kept alive
+		 * by its backend's datagrams too (a stream the client only opened).
+		 */
+		if (ct_udp_expired(e, now))
+			return SL_TC_PASS;
+		ct_touch(e, now);
+	}
 	st = backend_stats(e->backend_id);
 	if (st) {
 		st->pkts_rev++;

@@ -104,8 +104,12 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 		log_warn("opening the steering programs: %s\n", strerror(-err));
 		return err;
 	}
-	if (opts->udp_timeout_ns)
+	if (opts->udp_timeout_ns) {
 		skel->rodata->ct_udp_timeout_ns = opts->udp_timeout_ns;
+		/* a busy flow must refresh well within a short timeout (ct.h) */
+		if (opts->udp_timeout_ns / 4 < SL_CT_REFRESH_NS)
+			skel->rodata->ct_refresh_ns = opts->udp_timeout_ns / 4;
+	}
 	skel->rodata->accounting = !opts->no_accounting;
 	err = dp_probe_kernel(skel);
 	if (err)

@@ -19,6 +19,13 @@
 
 /* Set by the loader before load; see SL_CT_DEFAULT_UDP_TIMEOUT_NS. */
 const volatile __u64 ct_udp_timeout_ns = SL_CT_DEFAULT_UDP_TIMEOUT_NS;
+/*
+ * How stale a UDP flow's last_seen may grow before a packet rewrites it:
+ * SL_CT_REFRESH_NS, or a quarter of a shorter timeout (the loader sets it),
+ * so that a flow sending more often than every 3/4 of its timeout never
+ * expires: it could otherwise be steered anew while it is busy.
+ */
+const volatile __u64 ct_refresh_ns = SL_CT_REFRESH_NS;
 
 static __always_inline void ct_key_forward(struct sl_ct_key *k, const struct pkt *p)
 {
@@ -87,6 +94,23 @@ ct_lookup_reply(const union sl_addr *backend, __be16 bport, const union sl_addr 
 	return NULL;
 }
 
+/*
+ * The flow's backend has left its service (the agent zeroes a freed
+ * backend's entry, and may give the id to another). Its established TCP
+ * flows still drain to it, but a new connection on the same tuple and UDP,
+ * which has no end to wait for, go elsewhere: a client that keeps reusing a
+ * UDP source port (a resolver) would otherwise keep talking to a deleted pod.
+ */
+static __always_inline bool ct_backend_gone(const struct sl_ct_entry *e)
+{
+	__u32 id = e->backend_id;
+	struct sl_backend *b = bpf_map_lookup_elem(&sl_backends, &id);
+
+	return !b || b->port != e->nat_port || b->addr.v6[0] != e->nat_addr.v6[0] ||
+	       b->addr.v6[1] != e->nat_addr.v6[1] || b->addr.v6[2] != e->nat_addr.v6[2] ||
+	       b->addr.v6[3] != e->nat_addr.v6[3];
+}
+
 /* TCP teardown bits this packet adds to its flow's flags. */
 static __always_inline __u8 ct_teardown_flags(const struct pkt *p, __u8 fin_flag)
 {
@@ -118,12 +142,24 @@ static __always_inline bool ct_mark_teardown(struct sl_ct_entry *fwd, __u8 f)
 }
 
 /*
- * UDP only: refresh last_seen at most once per SL_CT_REFRESH_NS: a write per packet
- * would bounce the entry's cache line between CPUs for nothing.
+ * Time differences are signed: another CPU may write a last_seen later
+ * than the @now this one read a moment before, and that flow is fresh, not
+ * 584 years idle.
+ */
+/* A UDP flow silent both ways for longer than its timeout: it has ended. */
+static __always_inline bool ct_udp_expired(const struct sl_ct_entry *e, __u64 now)
+{
+	return (__s64)(now - e->last_seen_ns) > (__s64)ct_udp_timeout_ns;
+}
+
+/*
+ * UDP only, from either direction: refresh last_seen at most once per
+ * ct_refresh_ns: a write per packet would bounce the entry's cache line
+ * between CPUs for nothing.
  */
 static __always_inline void ct_touch(struct sl_ct_entry *e, __u64 now)
 {
-	if (now - e->last_seen_ns > SL_CT_REFRESH_NS)
+	if ((__s64)(now - e->last_seen_ns) > (__s64)ct_refresh_ns)
 		e->last_seen_ns = now;
 }
 

@@ -96,7 +96,9 @@ static __noinline bool icmp_reverse(struct __sk_buff *skb)
 		__u16 *ports, *qcheck = NULL;
 		__u32 ihl, qihl;
 
-		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_ICMP || ip->ihl != 5)
+		/* an ICMP error is a single small datagram: a fragment is something else */
+		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_ICMP || ip->ihl != 5 ||
+		    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
 			return false;
 		ihl = 20;
 		ic = (void *)ip + ihl;

@@ -60,7 +60,9 @@ static __always_inline bool lb_agent_silent(__u64 now)
 	__u32 zero = 0;
 	struct sl_agent_state *a = bpf_map_lookup_elem(&sl_agent, &zero);
 
-	return a && a->failsafe_after_ns && now - a->heartbeat_ns > a->failsafe_after_ns;
+	/* signed: a heartbeat written after @now was read is not silence */
+	return a && a->failsafe_after_ns &&
+	       (__s64)(now - a->heartbeat_ns) > (__s64)a->failsafe_after_ns;
 }
 
 static __always_inline __u8 lb_pick_version(const struct sl_service *svc, const struct pkt *p,

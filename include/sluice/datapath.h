@@ -258,7 +258,8 @@ _Static_assert(sizeof(struct sl_revnat) == 8 + 20 * SL_REVNAT_VIPS, "sl_revnat l
 
 struct sl_ct_entry {
 	__u64 created_ns; /* bpf_ktime_get_ns() at the first packet */
-	__u64 last_seen_ns; /* UDP only; refreshed at most once per SL_CT_REFRESH_NS */
+	__u64 last_seen_ns; /* UDP only, either direction; refreshed at most once per
+			     * SL_CT_REFRESH_NS (a quarter of a shorter timeout) */
 	union sl_addr nat_addr; /* the backend's address ... */
 	__be16 nat_port; /* ... and port */
 	__u8 flags; /* SL_CT_F_* */
@@ -285,7 +286,7 @@ struct sl_ct_entry {
 };
 _Static_assert(sizeof(struct sl_ct_entry) == 64, "sl_ct_entry layout");
 
-/* How often an active flow rewrites its last_seen (saves cache-line writes). */
+/* How often an active UDP flow rewrites its last_seen at most (saves cache-line writes). */
 #define SL_CT_REFRESH_NS 1000000000ULL
 #define SL_CT_DEFAULT_UDP_TIMEOUT_NS (30ULL * 1000000000ULL)
 

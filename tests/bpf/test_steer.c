@@ -6,6 +6,8 @@
  * (so checksums are verified by recomputation), and the maps read after.
  * Needs root and a BPF-capable kernel; prints TAP.
  */
+#include <time.h>
+
 #include "fixture.h"
 #include "sluice/hash.h"
 
@@ -461,6 +463,127 @@ static void test_udp_timeout(void)
 	tap_ok(!strcmp(to, C1_4), "UDP flow idle past its timeout is steered anew (%s)", to);
 }
 
+/* The conntrack entry of UDP flow CLIENT4:@sport -> VIP4:@dport, read or (@write) written. */
+static bool udp_entry(uint16_t sport, uint16_t dport, struct sl_ct_entry *e, bool write)
+{
+	struct sl_ct_key k = { .sport = htons(sport), .dport = htons(dport), .proto = IPPROTO_UDP,
+			       .family = AF_INET };
+
+	inet_pton(AF_INET, CLIENT4, &k.saddr.v4);
+	inet_pton(AF_INET, VIP4, &k.daddr.v4);
+	return write ? !bpf_map_update_elem(dp.maps.ct, &k, e, BPF_EXIST)
+		     : !bpf_map_lookup_elem(dp.maps.ct, &k, e);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Set the flow's last_seen to @at; false if the entry is gone. */
+static bool udp_seen_at(uint16_t sport, uint16_t dport, uint64_t at)
+{
+	struct sl_ct_entry e;
+
+	if (!udp_entry(sport, dport, &e, false))
+		return false;
+	e.last_seen_ns = at;
+	return udp_entry(sport, dport, &e, true);
+}
+
+/*
+ * UDP idleness, with the test loader's 100 ms timeout (so 25 ms between
+ * refreshes): a busy flow stays, in either direction, a silent one ends in
+ * both, and a last_seen another CPU wrote after this one read the clock is
+ * not taken for 584 years of silence.
+ */
+static void test_udp_ages_both_ways(void)
+{
+	struct spec_canary c;
+	struct sl_service_key key;
+	struct sl_ct_entry e;
+	struct pkt_desc fwd = { .src = CLIENT4, .dst = VIP4, .sport = 998, .dport = 5354,
+				.proto = IPPROTO_UDP, .payload = 4 };
+	struct pkt_desc rev = { .src = P1_4, .dst = CLIENT4, .sport = 8080, .dport = 998,
+				.proto = IPPROTO_UDP, .payload = 4 };
+	struct pkt_desc to_p1 = fwd, from_vip = rev;
+	uint64_t t;
+
+	to_p1.dst = P1_4, to_p1.dport = 8080;
+	from_vip.src = VIP4, from_vip.sport = 5354;
+	make_canary(&c, "udpage", VIP4, 5354, IPPROTO_UDP, P1_4, C1_4);
+	steering_apply(&dp.maps, &c, 0, NULL);
+	steering_key(&c, &key);
+	tap_ok(expect(fwd_fd, &fwd, SL_TC_PASS, &to_p1), "a UDP flow starts on primary at weight 0");
+	/* from here a flow steered anew would go to the canary */
+	steering_set_weight(&dp.maps, &key, SL_WEIGHT_MAX);
+
+	tap_ok(udp_seen_at(998, 5354, mono_ns() + 5000000000ULL) &&
+		       expect(fwd_fd, &fwd, SL_TC_PASS, &to_p1),
+	       "a last_seen later than the datagram's clock read keeps the flow (no wrap-around)");
+
+	t = mono_ns();
+	tap_ok(udp_seen_at(998, 5354, t - 60000000ULL) && expect(fwd_fd, &fwd, SL_TC_PASS, &to_p1) &&
+		       udp_entry(998, 5354, &e, false) && e.last_seen_ns >= t,
+	       "a datagram 60 ms after the last refresh refreshes it (a quarter of a 100 ms timeout)");
+
+	t = mono_ns();
+	tap_ok(udp_seen_at(998, 5354, t - 60000000ULL) && expect(rev_fd, &rev, SL_TC_PASS, &from_vip) &&
+		       udp_entry(998, 5354, &e, false) && e.last_seen_ns >= t,
+	       "the backend's datagrams refresh the flow too (a stream the client only opened)");
+
+	tap_ok(udp_seen_at(998, 5354, mono_ns() - 500000000ULL) &&
+		       expect(rev_fd, &rev, SL_TC_PASS, NULL),
+	       "a datagram from the pod to a flow silent past its timeout is not the VIP's");
+	to_p1.dst = C1_4;
+	tap_ok(expect(fwd_fd, &fwd, SL_TC_PASS, &to_p1),
+	       "...and the client's next datagram is steered anew (to the canary at 100%%)");
+}
+
+/*
+ * A backend leaves its service: its established TCP flows drain to it, but
+ * a SYN on one of their tuples (the client's port reused without a FIN or
+ * RST seen) and the next datagram of a UDP flow are steered anew.
+ */
+static void test_backend_gone(void)
+{
+	struct spec_canary tcp, udp;
+	struct pkt_desc syn = { .src = CLIENT4, .dst = VIP4, .sport = 4400, .dport = 6100,
+				.proto = IPPROTO_TCP, .tcp_flags = PKT_TCP_SYN };
+	struct pkt_desc ack = syn, dgram = { .src = CLIENT4, .dst = VIP4, .sport = 4401,
+					     .dport = 5355, .proto = IPPROTO_UDP, .payload = 8 };
+	struct pkt_desc want;
+
+	ack.tcp_flags = PKT_TCP_ACK, ack.payload = 10;
+	make_canary(&tcp, "gone", VIP4, 6100, IPPROTO_TCP, P1_4, NULL);
+	make_canary(&udp, "goneudp", VIP4, 5355, IPPROTO_UDP, P1_4, NULL);
+	steering_apply(&dp.maps, &tcp, 0, NULL);
+	steering_apply(&dp.maps, &udp, 0, NULL);
+	want = syn, want.dst = P1_4, want.dport = 8080;
+	tap_ok(expect(fwd_fd, &syn, SL_TC_PASS, &want), "a TCP flow starts on its only backend");
+	want = dgram, want.dst = P1_4, want.dport = 8080;
+	tap_ok(expect(fwd_fd, &dgram, SL_TC_PASS, &want), "a UDP flow starts on its only backend");
+
+	/* both services now on another pod: P1 left them */
+	tcp.primary.n_endpoints = udp.primary.n_endpoints = 0;
+	add_ep(&tcp.primary, "198.18.1.77", 8080);
+	add_ep(&udp.primary, "198.18.1.77", 8080);
+	steering_apply(&dp.maps, &tcp, 0, NULL);
+	steering_apply(&dp.maps, &udp, 0, NULL);
+	want = ack, want.dst = P1_4, want.dport = 8080;
+	tap_ok(expect(fwd_fd, &ack, SL_TC_PASS, &want),
+	       "the established TCP flow drains to its removed backend");
+	want = syn, want.dst = "198.18.1.77", want.dport = 8080;
+	tap_ok(expect(fwd_fd, &syn, SL_TC_PASS, &want),
+	       "a SYN on its tuple, never closed, goes to a backend of the service now");
+	want = dgram, want.dst = "198.18.1.77", want.dport = 8080;
+	tap_ok(expect(fwd_fd, &dgram, SL_TC_PASS, &want),
+	       "the UDP flow's next datagram goes to a backend of the service now");
+}
+
 static void test_backend_added(void)
 {
 	struct spec_canary c;
@@ -607,6 +730,25 @@ static void test_icmp_errors(void)
 		len = icmp_error(in, v6, q, qlen, 200);
 		icmp_error(ref, v6, want_q, qlen, 200);
 
+		if (!v6) {
+			/*
+			 * The same bytes as a fragment (more fragments, and at an
+			 * offset): an ICMP error is never one, so they are something
+			 * else's and stay as they are.
+			 */
+			uint8_t frag[PKT_MAX];
+			bool untouched = true;
+
+			for (int off = 0; off < 2; off++) {
+				memcpy(frag, in, len);
+				pkt_put16(frag + 14 + 6, off ? 0x0010 : 0x2000);
+				pkt_put16(frag + 14 + 10, 0);
+				pkt_put16(frag + 14 + 10, pkt_fold(pkt_sum(frag + 14, 20, 0)));
+				untouched &= run(rev_fd, frag, len, out, &olen) == SL_TC_PASS &&
+					     olen == len && !memcmp(out, frag, len);
+			}
+			tap_ok(untouched, "v4 ICMP error bytes in an IP fragment are left alone");
+		}
 		ok = run(rev_fd, in, len, out, &olen) == SL_TC_PASS && olen == len;
 		tap_ok(ok && !memcmp(out + icmp + 8, ref + icmp + 8, len - icmp - 8),
 		       "%s ICMP error about a steered flow: the quoted packet gets the VIP and port "
@@ -935,6 +1077,8 @@ int main(void)
 	test_cohorts();
 	test_teardown_and_udp_timeout();
 	test_udp_timeout();
+	test_udp_ages_both_ways();
+	test_backend_gone();
 	test_backend_added();
 	test_no_backend();
 	test_icmp_errors();
