@@ -527,9 +527,15 @@ int steering_evict(const struct dp_maps *m, const struct sl_service_key *key, ui
 	 * answer the backend has in flight still finds the flow and goes back
 	 * from the VIP (deleted, it would reach the client from the pod's
 	 * address, be dropped, and leave that request hanging).
+	 *
+	 * Read again and checked again: since the walk, a SYN may have renewed
+	 * the entry for a new connection on another version, which must not be
+	 * marked. What the datapath writes between this read and the write
+	 * below (a teardown flag, a request count) is lost; a microsecond's
+	 * window, once per flow and rollback.
 	 */
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(m->ct, &doomed[i], &e))
+		if (bpf_map_lookup_elem(m->ct, &doomed[i], &e) || e.version != version)
 			continue;
 		e.flags |= SL_CT_F_EVICT;
 		bpf_map_update_elem(m->ct, &doomed[i], &e, BPF_EXIST);

@@ -121,6 +121,23 @@ CONF
 	CLUSTER_PIDS+=($!)
 }
 
+# canary_spec NAME PORT TARGET_PORT PROTOCOL WEIGHT VIP PRIMARY CANARY: a Canary
+# steered at a fixed weight, into $WORK/spec/NAME.yaml (IPv6 addresses quoted:
+# '"fd00:5c:1::2"')
+canary_spec() {
+	mkdir -p "$WORK/spec"
+	cat >"$WORK/spec/$1.yaml" <<YAML
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: $1, namespace: e2e}
+spec:
+  service: {port: $2, targetPort: $3}
+  analysis: {interval: 10s, stepWeight: 10}
+  steering: {vip: $6, protocol: $4, weight: $5,
+    primary: {version: v1, endpoints: [$7]}, canary: {version: v2, endpoints: [$8]}}
+YAML
+}
+
 # field NAME JQ: a field of rollout NAME's entry in `sluice status --json`
 field_of() { sl status "$1" --json 2>/dev/null | jq -r ".services[0].$2"; }
 # wait_field NAME JQ VALUE SECONDS: until that field has that value

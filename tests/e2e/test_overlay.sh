@@ -60,25 +60,11 @@ ok $? "the pod and the host-network server answer HTTP"
 wait_http client http://198.18.100.1:8080/ && wait_http client "http://[fd00:5c:100::1]:8080/"
 ok $? "the tunnel carries IPv4 and IPv6 between client and node"
 
-# spec NAME PORT TARGET_PORT PROTOCOL WEIGHT VIP PRIMARY CANARY
-spec() {
-	cat >"$WORK/spec/$1.yaml" <<YAML
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: $1, namespace: e2e}
-spec:
-  service: {port: $2, targetPort: $3}
-  analysis: {interval: 10s, stepWeight: 10}
-  steering: {vip: $6, protocol: $4, weight: $5,
-    primary: {version: v1, endpoints: [$7]}, canary: {version: v2, endpoints: [$8]}}
-YAML
-}
-mkdir -p "$WORK/spec"
 # HTTP split between the pod and the host; every datagram to the host (weight 0)
-spec web 80 8080 tcp 50 $VIP4 198.18.1.2 198.18.100.1
-spec web6 80 8080 tcp 50 "\"$VIP6\"" '"fd00:5c:1::2"' '"fd00:5c:100::1"'
-spec dns 53 5353 udp 0 $VIP4 198.18.100.1 198.18.1.2
-spec dns6 53 5353 udp 0 "\"$VIP6\"" '"fd00:5c:100::1"' '"fd00:5c:1::2"'
+canary_spec web 80 8080 tcp 50 $VIP4 198.18.1.2 198.18.100.1
+canary_spec web6 80 8080 tcp 50 "\"$VIP6\"" '"fd00:5c:1::2"' '"fd00:5c:100::1"'
+canary_spec dns 53 5353 udp 0 $VIP4 198.18.100.1 198.18.1.2
+canary_spec dns6 53 5353 udp 0 "\"$VIP6\"" '"fd00:5c:100::1"' '"fd00:5c:1::2"'
 AGENT_IFACE_ARGS="--iface vx0" start_agent "$WORK/spec"
 ok $? "agent runs with --iface vx0"
 attached vx0
