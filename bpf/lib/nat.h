@@ -134,9 +134,9 @@ static __always_inline int nat_guess_summed(const struct pkt *p, const __u16 *ch
  * nat_rewrite_bytes() - the rewrite on the bytes in [@data, @data_end), for
  * a packet whose L4 checksum state is @summed (SL_CHECKSUM_GUESS: read from
  * the field, nat_guess_summed()).
- * @moved_out: how much the sum of the bytes from the network header on
- * changed (unfolded, to be added), which a CHECKSUM_COMPLETE skb's csum must
- * follow: see the end of the function.
+ * @moved_out: for a CHECKSUM_COMPLETE skb, how much the sum of the bytes
+ * from the network header on changed (unfolded, to be added), which its csum
+ * must follow: see the end of the function. Untouched otherwise.
  */
 static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const struct pkt *p,
 					     bool dst, const union sl_addr *to, __be16 to_port,
@@ -193,7 +193,8 @@ static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const s
 	 * leaving -d_addr for IPv4 and nothing for IPv6. Only a
 	 * CHECKSUM_COMPLETE skb needs this, and its field is always full.
 	 */
-	*moved_out = d_port + (p->family == AF_INET6 ? d_addr : 0);
+	if (summed == SL_CHECKSUM_COMPLETE)
+		*moved_out = d_port + (p->family == AF_INET6 ? d_addr : 0);
 	if (p->proto == IPPROTO_UDP && *check == 0) {
 		/* UDP over IPv4 without a checksum stays without one. */
 	} else if (summed == SL_CHECKSUM_PARTIAL) {
@@ -202,7 +203,8 @@ static __always_inline int nat_rewrite_bytes(void *data, void *data_end, const s
 		__u16 c = csum_replace_full(*check, d_addr + d_port);
 
 		*check = (p->proto == IPPROTO_UDP && c == 0) ? 0xffff : c;
-		*moved_out += (__u16)~csum_fold32(d_addr + d_port);
+		if (summed == SL_CHECKSUM_COMPLETE)
+			*moved_out += (__u16)~csum_fold32(d_addr + d_port);
 	}
 	return 0;
 }
@@ -212,7 +214,6 @@ static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struc
 {
 	int summed = nat_ip_summed(skb);
 	__u32 moved = 0;
-	__u16 m;
 
 	if (nat_rewrite_bytes((void *)(long)skb->data, (void *)(long)skb->data_end, p, dst, to,
 			      to_port, summed, &moved))
@@ -222,9 +223,12 @@ static __always_inline int nat_rewrite_direct(struct __sk_buff *skb, const struc
 	 * as the bytes did. For a rewritten IPv6 segment that is not at all
 	 * (its address and L4 field balance), so no call; 0xffff is zero too.
 	 */
-	m = csum_fold32(moved);
-	if (summed == SL_CHECKSUM_COMPLETE && m != 0 && m != 0xffff)
-		bpf_csum_update(skb, m);
+	if (summed == SL_CHECKSUM_COMPLETE) {
+		__u16 m = csum_fold32(moved);
+
+		if (m != 0 && m != 0xffff)
+			bpf_csum_update(skb, m);
+	}
 	return 0;
 }
 

@@ -119,7 +119,7 @@ static __always_inline int parse_ipv6_ext(void *data, void *data_end, __u32 *off
 static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, struct pkt *p)
 {
 	struct ethhdr *eth = data;
-	__u32 off = sizeof(*eth);
+	__u32 off = sizeof(*eth), ip_len;
 	__u8 proto;
 
 	if ((void *)(eth + 1) > data_end)
@@ -133,18 +133,19 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 		if ((void *)(ip + 1) > data_end)
 			return tot_len < off + sizeof(*ip) ? PARSE_MALFORMED : PARSE_SHORT;
 		ihl = ip->ihl * 4;
-		p->ip_len = bpf_ntohs(ip->tot_len);
+		ip_len = bpf_ntohs(ip->tot_len);
 		/*
 		 * BIG TCP (gso_ipv4_max_size raised): an aggregate over 64 KiB has
 		 * 0 there and is as long as the skb, as the kernel's iph_totlen()
 		 * reads it. Only a GSO skb can be that long; XDP's linear frames
 		 * never are.
 		 */
-		if (p->ip_len == 0 && ip->protocol == IPPROTO_TCP && tot_len - off > 0xffff)
-			p->ip_len = tot_len - off;
-		if (ip->version != 4 || ihl < sizeof(*ip) || p->ip_len < ihl ||
-		    off + p->ip_len > tot_len)
+		if (__builtin_expect(ip_len == 0, 0) && ip->protocol == IPPROTO_TCP &&
+		    tot_len - off > 0xffff)
+			ip_len = tot_len - off;
+		if (ip->version != 4 || ihl < sizeof(*ip) || ip_len < ihl || off + ip_len > tot_len)
 			return PARSE_MALFORMED;
+		p->ip_len = ip_len;
 		proto = ip->protocol;
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 			return PARSE_NOT_OURS;
@@ -162,12 +163,14 @@ static __always_inline int parse_pkt(void *data, void *data_end, __u32 tot_len, 
 
 		if ((void *)(ip6 + 1) > data_end)
 			return tot_len < off + sizeof(*ip6) ? PARSE_MALFORMED : PARSE_SHORT;
-		p->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		/* BIG TCP for IPv6 (gso_max_size raised): the same, payload_len 0 */
-		if (ip6->payload_len == 0 && tot_len - off > sizeof(*ip6) + 0xffff)
-			p->ip_len = tot_len - off;
-		if (ip6->version != 6 || off + p->ip_len > tot_len)
+		if (__builtin_expect(ip6->payload_len == 0, 0) &&
+		    tot_len - off > sizeof(*ip6) + 0xffff)
+			ip_len = tot_len - off;
+		if (ip6->version != 6 || off + ip_len > tot_len)
 			return PARSE_MALFORMED;
+		p->ip_len = ip_len;
 		proto = ip6->nexthdr;
 		p->family = AF_INET6;
 		__builtin_memcpy(&p->saddr, &ip6->saddr, sizeof(p->saddr));
