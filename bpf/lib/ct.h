@@ -142,11 +142,11 @@ static __always_inline bool ct_mark_teardown(struct sl_ct_entry *fwd, __u8 f)
 }
 
 /*
- * Time differences are signed: another CPU may write a last_seen later
- * than the @now this one read a moment before, and that flow is fresh, not
- * 584 years idle.
+ * A UDP flow silent both ways for longer than its timeout has ended. Time
+ * differences are signed, here and in ct_touch(): another CPU may write a
+ * last_seen later than the @now this one read a moment before, and that
+ * flow is fresh, not 584 years idle.
  */
-/* A UDP flow silent both ways for longer than its timeout: it has ended. */
 static __always_inline bool ct_udp_expired(const struct sl_ct_entry *e, __u64 now)
 {
 	return (__s64)(now - e->last_seen_ns) > (__s64)ct_udp_timeout_ns;
