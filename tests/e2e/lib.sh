@@ -121,6 +121,14 @@ CONF
 	CLUSTER_PIDS+=($!)
 }
 
+# start_udp_echo HOST NAME PORT: tests/e2e/udp_echo.py's server in HOST's
+# namespace, answering as NAME
+start_udp_echo() {
+	(exec ip netns exec "$(ns "$1")" python3 "$SLUICE_ROOT/tests/e2e/udp_echo.py" serve "$2" "$3" \
+		>"$WORK/echo-$1.log" 2>&1) &
+	CLUSTER_PIDS+=($!)
+}
+
 # canary_spec NAME PORT TARGET_PORT PROTOCOL WEIGHT VIP PRIMARY CANARY: a Canary
 # steered at a fixed weight, into $WORK/spec/NAME.yaml (IPv6 addresses quoted:
 # '"fd00:5c:1::2"')

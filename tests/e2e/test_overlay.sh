@@ -52,9 +52,7 @@ ok $? "underlay and pod link compute checksums in software and trust none (ethto
 # overlay, from which its replies leave); UDP echo on the node.
 start_backend p1 p1
 start_backend node host
-(exec ip netns exec "$(ns node)" python3 "$(dirname "$0")/udp_echo.py" serve host 5353 \
-	>"$WORK/echo-host.log" 2>&1) &
-CLUSTER_PIDS+=($!)
+start_udp_echo node host 5353
 wait_http p1 http://198.18.1.2:8080/ && wait_http node http://198.18.100.1:8080/
 ok $? "the pod and the host-network server answer HTTP"
 wait_http client http://198.18.100.1:8080/ && wait_http client "http://[fd00:5c:100::1]:8080/"

@@ -20,29 +20,10 @@ trap cluster_down EXIT
 cluster_up
 
 ECHO=$(dirname "$0")/udp_echo.py
-for pod in p1 c1; do
-	(exec ip netns exec "$(ns $pod)" python3 "$ECHO" serve $pod 5353 >"$WORK/echo-$pod.log" 2>&1) &
-	CLUSTER_PIDS+=($!)
-done
-
-mkdir -p "$WORK/spec"
-cat >"$WORK/spec/dns.yaml" <<YAML
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: dns, namespace: e2e}
-spec:
-  service: {port: 53, targetPort: 5353}
-  analysis: {interval: 10s, stepWeight: 10}
-  steering:
-    vip: $VIP4
-    protocol: udp
-    weight: 50
-    primary: {version: v1, endpoints: [198.18.1.2]}
-    canary: {version: v2, endpoints: [198.18.3.2]}
-YAML
-sed -e 's/name: dns,/name: dns6,/' -e "s/vip: .*/vip: \"$VIP6\"/" \
-	-e 's/\[198.18.1.2\]/["fd00:5c:1::2"]/' -e 's/\[198.18.3.2\]/["fd00:5c:3::2"]/' \
-	"$WORK/spec/dns.yaml" >"$WORK/spec/dns6.yaml"
+start_udp_echo p1 p1 5353
+start_udp_echo c1 c1 5353
+canary_spec dns 53 5353 udp 50 $VIP4 198.18.1.2 198.18.3.2
+canary_spec dns6 53 5353 udp 50 "\"$VIP6\"" '"fd00:5c:1::2"' '"fd00:5c:3::2"'
 
 verify_checksums client p1 c1
 ok $? "client and pods verify every checksum they receive (ethtool: node tx off, host rx off)"
