@@ -24,6 +24,7 @@
 #include "lib/http.h"
 #include "lib/icmp.h"
 #include "lib/rst.h"
+#include "lib/route.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -183,7 +184,9 @@ static __noinline int new_flow(const struct pkt *p, struct sl_ct_entry *old, __u
 }
 
 enum fwd_verdict {
-	FWD_PASS, /* on to the stack, rewritten or not */
+	FWD_PASS, /* on to the stack untouched */
+	FWD_STEERED, /* rewritten for its backend: on to the stack, or routed here */
+	FWD_OTHER, /* TCP or UDP, not to a service: maybe a backend's reply */
 	FWD_DROP,
 	FWD_RESET, /* turned into a reset to the client: back out where it came in */
 };
@@ -192,9 +195,12 @@ enum fwd_verdict {
  * The forward half, once for both hooks: @xdp is a constant at each call
  * site, so each program keeps only its own branches. TC packets may hold
  * their headers in fragments (pulled) and a partial checksum (see nat.h);
- * XDP frames are linear with full checksums.
+ * XDP frames are linear with full checksums. With host routing only (the
+ * copies cost the default path nothing), @p_out gets the packet as parsed,
+ * for FWD_STEERED and FWD_OTHER, and @to_out the backend's address it now
+ * carries, for FWD_STEERED.
  */
-static __always_inline int forward(void *ctx, bool xdp)
+static __always_inline int forward(void *ctx, bool xdp, struct pkt *p_out, union sl_addr *to_out)
 {
 	struct sl_ct_entry *e, fresh;
 	struct sl_backend_stats *st;
@@ -221,8 +227,11 @@ static __always_inline int forward(void *ctx, bool xdp)
 		count_parse_result(ret);
 		return FWD_PASS;
 	}
-	if (!filter_hit(SL_FILTER_VIP, &p.daddr, p.dport))
-		return FWD_PASS;
+	if (!filter_hit(SL_FILTER_VIP, &p.daddr, p.dport)) {
+		if (host_routing)
+			__builtin_memcpy(p_out, &p, sizeof(p));
+		return FWD_OTHER;
+	}
 
 	/*
 	 * Conntrack before the service: an established flow needs one lookup,
@@ -271,8 +280,11 @@ static __always_inline int forward(void *ctx, bool xdp)
 			track_forward(ctx, xdp, &p, e, st);
 	} else {
 		ret = new_flow(&p, e, now, &fresh);
-		if (ret == NEW_FLOW_NOT_OURS)
-			return FWD_PASS;
+		if (ret == NEW_FLOW_NOT_OURS) {
+			if (host_routing)
+				__builtin_memcpy(p_out, &p, sizeof(p));
+			return FWD_OTHER;
+		}
 		if (ret != NEW_FLOW_OK)
 			return FWD_DROP;
 		__builtin_memcpy(&to, &fresh.nat_addr, sizeof(to));
@@ -289,20 +301,11 @@ static __always_inline int forward(void *ctx, bool xdp)
 		dp_count(SL_DP_REWRITE_ERR);
 		return FWD_DROP;
 	}
-	return FWD_PASS;
-}
-
-SEC("tc")
-int sl_tc_forward(struct __sk_buff *skb)
-{
-	switch (forward(skb, false)) {
-	case FWD_PASS:
-		return SL_TC_PASS;
-	case FWD_RESET:
-		return bpf_redirect(skb->ifindex, 0);
-	default:
-		return TC_ACT_SHOT;
+	if (host_routing) {
+		__builtin_memcpy(p_out, &p, sizeof(p));
+		__builtin_memcpy(to_out, &to, sizeof(to));
 	}
+	return FWD_STEERED;
 }
 
 /*
@@ -313,8 +316,11 @@ int sl_tc_forward(struct __sk_buff *skb)
 SEC("xdp")
 int sl_xdp_forward(struct xdp_md *ctx)
 {
+	union sl_addr to;
+	struct pkt p;
+
 	/* FWD_RESET is TC's alone: XDP steers a reset flow's packets anew */
-	return forward(ctx, true) == FWD_PASS ? XDP_PASS : XDP_DROP;
+	return forward(ctx, true, &p, &to) == FWD_DROP ? XDP_DROP : XDP_PASS;
 }
 
 /*
@@ -349,25 +355,25 @@ teardown:
 		flow_ended(fwd, st);
 }
 
-SEC("tc")
-int sl_tc_reverse(struct __sk_buff *skb)
+/*
+ * The reverse half, once for both places it runs: the egress of the
+ * client-facing interfaces (sl_tc_reverse), and with host routing also the
+ * ingress of a backend's own interface (@route, from sl_tc_forward), where
+ * a reply it can route is translated, counted and sent on by the program,
+ * and any other is left untouched for the egress to translate as usual.
+ */
+static __always_inline int reverse(struct __sk_buff *skb, const struct pkt *pkt, bool route)
 {
 	struct sl_backend_stats *st;
+	struct bpf_fib_lookup fib;
 	struct sl_ct_entry *e;
 	union sl_addr vip;
 	struct pkt p;
 	__u8 head[HTTP_HEAD_LEN];
 	bool have_head = false, synack;
 	__be16 vip_port;
-	int ret;
 
-	ret = parse_skb(skb, &p);
-	if (ret != PARSE_OK) {
-		/* not TCP/UDP: maybe an ICMP error about a steered flow */
-		if (ret == PARSE_NOT_OURS && icmp_reverse(skb))
-			dp_count(SL_DP_ICMP);
-		return SL_TC_PASS;
-	}
+	__builtin_memcpy(&p, pkt, sizeof(p));
 	if (!filter_hit(SL_FILTER_BACKEND, &p.saddr, p.sport))
 		return SL_TC_PASS;
 	synack = p.proto == IPPROTO_TCP &&
@@ -375,6 +381,8 @@ int sl_tc_reverse(struct __sk_buff *skb)
 	e = ct_lookup_reply(&p.saddr, p.sport, &p.daddr, p.dport, p.proto, p.family, synack, &vip,
 			    &vip_port);
 	if (!e)
+		return SL_TC_PASS;
+	if (route && (!route_ttl_ok(skb, &p) || !route_lookup(skb, &p, &p.saddr, &p.daddr, &fib)))
 		return SL_TC_PASS;
 	if (p.proto == IPPROTO_UDP) {
 		__u64 now = bpf_ktime_get_ns();
@@ -405,5 +413,58 @@ int sl_tc_reverse(struct __sk_buff *skb)
 		dp_count(SL_DP_REWRITE_ERR);
 		return TC_ACT_SHOT;
 	}
+	if (route) {
+		dp_count(SL_DP_ROUTED);
+		return route_deliver(skb, &p, &fib);
+	}
 	return SL_TC_PASS;
+}
+
+SEC("tc")
+int sl_tc_reverse(struct __sk_buff *skb)
+{
+	struct pkt p;
+	int ret;
+
+	ret = parse_skb(skb, &p);
+	if (ret != PARSE_OK) {
+		/* not TCP/UDP: maybe an ICMP error about a steered flow */
+		if (ret == PARSE_NOT_OURS && icmp_reverse(skb))
+			dp_count(SL_DP_ICMP);
+		return SL_TC_PASS;
+	}
+	return reverse(skb, &p, false);
+}
+
+/* A steered packet, rewritten: routed here when it can be (lib/route.h). */
+static __always_inline int route_steered(struct __sk_buff *skb, const struct pkt *p,
+					 const union sl_addr *to)
+{
+	struct bpf_fib_lookup fib;
+
+	if (!route_ttl_ok(skb, p) || !route_lookup(skb, p, &p->saddr, to, &fib))
+		return SL_TC_PASS;
+	dp_count(SL_DP_ROUTED);
+	return route_deliver(skb, p, &fib);
+}
+
+SEC("tc")
+int sl_tc_forward(struct __sk_buff *skb)
+{
+	union sl_addr to;
+	struct pkt p;
+
+	switch (forward(skb, false, &p, &to)) {
+	case FWD_STEERED:
+		return host_routing ? route_steered(skb, &p, &to) : SL_TC_PASS;
+	case FWD_OTHER:
+		/* a backend's reply, coming in on its own interface */
+		return host_routing ? reverse(skb, &p, true) : SL_TC_PASS;
+	case FWD_DROP:
+		return TC_ACT_SHOT;
+	case FWD_RESET:
+		return bpf_redirect(skb->ifindex, 0);
+	default:
+		return SL_TC_PASS;
+	}
 }

@@ -110,6 +110,11 @@ static void agent_usage(FILE *f)
 		"                          that opt in send new connections to primary only\n"
 		"                          (default 30s; 0: never)\n"
 		"      --no-accounting     leave request accounting out of the datapath\n"
+		"      --host-routing      route steered packets in the programs (FIB lookup,\n"
+		"                          straight into a pod's veth): faster, but the node's\n"
+		"                          netfilter FORWARD/POSTROUTING rules never see them;\n"
+		"                          list the backends' interfaces in --iface too, for\n"
+		"                          their replies (docs/datapath.md)\n"
 		"      --latency-samples N at high request rates time only a sample of the\n"
 		"                          requests, keeping at least N timed an interval in\n"
 		"                          the version with the smaller share (default %d;\n"
@@ -127,7 +132,7 @@ static void agent_usage(FILE *f)
 static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 {
 	enum { O_STATE = 256, O_RUN, O_CT, O_UDP, O_NOACCT, O_DETACH, O_LISTEN, O_FAILSAFE,
-	       O_CLEANUP, O_TC_API, O_SAMPLES };
+	       O_CLEANUP, O_TC_API, O_SAMPLES, O_HOST_ROUTING };
 	static const struct option longopts[] = {
 		{ "spec", required_argument, NULL, 's' },
 		{ "iface", required_argument, NULL, 'i' },
@@ -143,6 +148,7 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 		{ "latency-samples", required_argument, NULL, O_SAMPLES },
 		{ "udp-timeout", required_argument, NULL, O_UDP },
 		{ "no-accounting", no_argument, NULL, O_NOACCT },
+		{ "host-routing", no_argument, NULL, O_HOST_ROUTING },
 		{ "detach-on-exit", no_argument, NULL, O_DETACH },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -242,6 +248,9 @@ static int parse_agent_opts(int argc, char **argv, struct agent_opts *o)
 			break;
 		case O_NOACCT:
 			o->dp.no_accounting = true;
+			break;
+		case O_HOST_ROUTING:
+			o->dp.host_routing = true;
 			break;
 		case O_SAMPLES:
 			errno = 0;

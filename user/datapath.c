@@ -111,6 +111,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 			skel->rodata->ct_refresh_ns = opts->udp_timeout_ns / 4;
 	}
 	skel->rodata->accounting = !opts->no_accounting;
+	skel->rodata->host_routing = opts->host_routing;
 	err = dp_probe_kernel(skel);
 	if (err)
 		goto cleanup;
@@ -128,6 +129,10 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 		goto cleanup;
 	}
 	dp->skel = skel;
+	if (opts->host_routing)
+		log_info("host routing on: steered packets are routed by the programs, "
+			 "not by the node's stack (netfilter's FORWARD and POSTROUTING do not "
+			 "see them)\n");
 	dp->maps.services = bpf_map__fd(skel->maps.sl_services);
 	dp->maps.slots = bpf_map__fd(skel->maps.sl_svc_slots);
 	dp->maps.backends = bpf_map__fd(skel->maps.sl_backends);
@@ -221,6 +226,43 @@ static bool tc_slot_is_ours(int ifindex, enum bpf_tc_attach_point where)
  * the other's attachment of ours off once the new one runs: a packet seen
  * by both in between is rewritten once, the second half finding no VIP.
  */
+/* Whether @ifname's driver is @driver (ethtool's name for it); @unknown when it cannot tell. */
+static bool driver_is(const char *ifname, const char *driver, bool unknown)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { 0 };
+	int fd, err;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return unknown;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	err = ioctl(fd, SIOCETHTOOL, &ifr);
+	close(fd);
+	if (err)
+		return unknown;
+	return !strcmp(info.driver, driver);
+}
+
+/*
+ * Host routing sends packets for @ifindex straight to its peer's ingress
+ * when it has one (bpf/lib/route.h): veth and netkit devices do. Any other
+ * device would drop them there, so an unknown one is left unmarked.
+ */
+static void route_mark_peer(struct datapath *dp, const char *ifname, int ifindex, bool on)
+{
+	__u64 bit;
+
+	if (ifindex < 0 || ifindex >= SL_ROUTE_PEER_IFINDEXES)
+		return;
+	bit = 1ULL << (ifindex % 64);
+	if (on && (driver_is(ifname, "veth", false) || driver_is(ifname, "netkit", false)))
+		dp->skel->bss->route_peer_ifs[ifindex / 64] |= bit;
+	else
+		dp->skel->bss->route_peer_ifs[ifindex / 64] &= ~bit;
+}
+
 static int hook_attach(struct datapath *dp, struct dp_hook *h, bool egress, int prog_fd)
 {
 	enum bpf_tc_attach_point where = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
@@ -317,6 +359,7 @@ int dp_attach_ifindex(struct datapath *dp, const char *ifname, int ifindex)
 		*h = fresh;
 	}
 	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
+	route_mark_peer(dp, ifname, ifindex, true);
 	log_info("attached to %s (ifindex %d): forward at ingress, reverse at egress (%s)\n",
 		 ifname, ifindex, dp->tc_api == DP_TC_TCX ? "tcx" : "clsact");
 	return 0;
@@ -333,6 +376,8 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach)
 		 */
 		hook_detach(dp, &dp->hooks[i], false, !detach);
 		hook_detach(dp, &dp->hooks[i], true, !detach);
+		/* the index may come back as another device */
+		route_mark_peer(dp, dp->hooks[i].ifname, ifindex, false);
 		log_info("%s %s (ifindex %d)\n", detach ? "detached from" : "forgot",
 			 dp->hooks[i].ifname, ifindex);
 		dp->hooks[i] = dp->hooks[--dp->n_hooks];
@@ -348,24 +393,8 @@ void dp_forget(struct datapath *dp, int ifindex, bool detach)
  */
 static bool xdp_frames_may_be_partial(const char *ifname)
 {
-	static const char *const local_drivers[] = { "veth", "tun" };
-	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
-	struct ifreq ifr = { 0 };
-	int fd, err;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return true; /* unknown: guessing costs a few ns, missing costs packets */
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&info;
-	err = ioctl(fd, SIOCETHTOOL, &ifr);
-	close(fd);
-	if (err)
-		return true;
-	for (size_t i = 0; i < sizeof(local_drivers) / sizeof(local_drivers[0]); i++)
-		if (!strcmp(info.driver, local_drivers[i]))
-			return true;
-	return false;
+	/* unknown: guessing costs a few ns, missing costs packets */
+	return driver_is(ifname, "veth", true) || driver_is(ifname, "tun", true);
 }
 
 void dp_xdp_guess_csum(struct datapath *dp, int ifindex, bool guess)

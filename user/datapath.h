@@ -60,6 +60,7 @@ struct dp_opts {
 	uint32_t ct_flows; /* conntrack capacity in flows; 0: DP_DEFAULT_CT_FLOWS */
 	uint64_t udp_timeout_ns; /* 0: SL_CT_DEFAULT_UDP_TIMEOUT_NS */
 	bool no_accounting; /* leave request accounting out of the programs */
+	bool host_routing; /* route steered packets in the programs (bpf/lib/route.h) */
 	enum dp_tc_api tc_api;
 };
 

@@ -278,6 +278,7 @@ static void datapath_metrics(FILE *f, const struct dp_maps *m)
 		[SL_DP_MALFORMED] = "malformed_passed", [SL_DP_CT_FULL] = "conntrack_insert_failure",
 		[SL_DP_REWRITE_ERR] = "rewrite_error_drop", [SL_DP_FAILSAFE] = "failsafe_primary_flow",
 		[SL_DP_CT_MIDFLOW] = "conntrack_midflow_miss", [SL_DP_ICMP] = "icmp_error_translated",
+		[SL_DP_ROUTED] = "host_routed",
 	};
 
 	family(f, "sluice_datapath_events_total", "counter", "Node-wide datapath events.");

@@ -40,6 +40,7 @@ static const char *const dp_counter_names[SL_DP_COUNTERS] = {
 	[SL_DP_FAILSAFE] = "failsafe_primary_flows",
 	[SL_DP_CT_MIDFLOW] = "conntrack_midflow_misses",
 	[SL_DP_ICMP] = "icmp_errors_translated",
+	[SL_DP_ROUTED] = "host_routed",
 };
 
 static const char *proto_name(uint8_t proto)

@@ -298,6 +298,12 @@ _Static_assert(sizeof(struct sl_ct_entry) == 64, "sl_ct_entry layout");
 #define SL_XDP_GUESS_IFINDEXES 1024
 
 /*
+ * Host routing's marks for interfaces with a peer (bpf/lib/route.h,
+ * route_peer_ifs): a bit per ifindex below this; above it, a plain redirect.
+ */
+#define SL_ROUTE_PEER_IFINDEXES 1024
+
+/*
  * sl_stats: per-CPU array indexed by backend id. The agent sums the CPUs.
  * What counts as a request, a response and a failure is in docs/accounting.md.
  */
@@ -368,6 +374,7 @@ enum sl_dp_counter {
 	SL_DP_FAILSAFE, /* new flows sent to primary because the agent is silent */
 	SL_DP_CT_MIDFLOW, /* TCP non-SYN to a VIP without conntrack: evicted (LRU) or lost */
 	SL_DP_ICMP, /* ICMP errors about steered flows given the VIP back (path MTU) */
+	SL_DP_ROUTED, /* steered packets routed by the program (--host-routing) */
 	SL_DP_COUNTERS,
 };
 

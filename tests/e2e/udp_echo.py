@@ -2,8 +2,8 @@
 """A UDP echo service and its client, for the end-to-end suites.
 
   udp_echo.py serve NAME PORT
-      every datagram back to its sender, prefixed with NAME and a space
-      (IPv4 and IPv6 on one socket)
+      every datagram back to its sender, prefixed with NAME, a tab, the TTL
+      or hop limit it arrived with, and a space (IPv4 and IPv6 on one socket)
 
   udp_echo.py client VIP PORT SOCKETS COUNT NOCHECK BASE [SIZE]
       SOCKETS sockets (one flow each, source ports from BASE up) send COUNT
@@ -12,7 +12,9 @@
       2 s for each one's echo (after 5 losses, 50 ms); a late echo of an
       earlier datagram still counts for its flow's pods. Prints JSON:
       sent, answered, late, lost, wrong_source (replies not from VIP:PORT),
-      pods (answers per pod), flows_on_one_pod.
+      pods (answers per pod), flows_on_one_pod, ttl_there and ttl_back (the
+      TTLs or hop limits datagrams reached the pod with, and echoes the
+      client with: every value seen).
 """
 import json
 import socket
@@ -20,26 +22,47 @@ import sys
 import time
 
 SO_NO_CHECK = 11  # asm-generic/socket.h: send IPv4 UDP without a checksum
+# linux/in.h and linux/in6.h, which Python's socket module lacks in part
+IP_TTL, IP_RECVTTL = 2, 12
+IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 51, 52
+
+
+def want_ttl(s, fam):
+    """Ask for each datagram's TTL (IPv4, mapped ones included) and hop limit."""
+    s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+
+
+def ttl_of(ancdata):
+    for level, kind, value in ancdata:
+        if (level, kind) in ((socket.IPPROTO_IP, IP_TTL),
+                             (socket.IPPROTO_IPV6, IPV6_HOPLIMIT)):
+            return int.from_bytes(value[:4], sys.byteorder)
+    return -1
 
 
 def serve(name, port):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    want_ttl(s, socket.AF_INET6)
     s.bind(("::", port))
     while True:
-        data, peer = s.recvfrom(4096)
-        s.sendto(name.encode() + b" " + data, peer)
+        data, anc, _, peer = s.recvmsg(4096, 256)
+        s.sendto(b"%s\t%d %s" % (name.encode(), ttl_of(anc), data), peer)
 
 
 def client(vip, port, sockets, count, nocheck, base, size):
     fam = socket.AF_INET6 if ":" in vip else socket.AF_INET
     r = {"sent": 0, "answered": 0, "late": 0, "wrong_source": 0, "pods": {},
          "flows_on_one_pod": 0, "lost": 0}
+    there, back = set(), set()
     for i in range(sockets):
         s = socket.socket(fam, socket.SOCK_DGRAM)
         s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", base + i))
         if nocheck:
             s.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
+        want_ttl(s, fam)
         seen = set()
         for j in range(count):
             msg = (b"flow %d datagram %d " % (i, j)).ljust(size, b".")
@@ -51,10 +74,13 @@ def client(vip, port, sockets, count, nocheck, base, size):
             while not got and time.monotonic() < deadline:
                 s.settimeout(max(deadline - time.monotonic(), 0.001))
                 try:
-                    data, src = s.recvfrom(4096)
+                    data, anc, _, src = s.recvmsg(4096, 256)
                 except socket.timeout:
                     break
-                pod, _, echo = data.partition(b" ")
+                back.add(ttl_of(anc))
+                head, _, echo = data.partition(b" ")
+                pod, _, ttl = head.partition(b"\t")
+                there.add(int(ttl or -1))
                 if (socket.inet_pton(fam, src[0]) != socket.inet_pton(fam, vip)
                         or src[1] != port):
                     r["wrong_source"] += 1
@@ -68,6 +94,7 @@ def client(vip, port, sockets, count, nocheck, base, size):
             r["lost"] += not got
         r["flows_on_one_pod"] += len(seen) == 1
         s.close()
+    r["ttl_there"], r["ttl_back"] = sorted(there), sorted(back)
     print(json.dumps(r))
 
 
