@@ -10,6 +10,10 @@
 #   sluice TC   the VIP steered by sluice's TC programs (accounting on; tcx links
 #               where the kernel has them)
 #   sluice XDP  the same VIP, forward half at XDP (native) on another client link
+#   sluice HR   sluice TC with --host-routing, on a node of its own ("hrnode",
+#               a third router namespace with its own link to the pod, both
+#               links attached): the programs route both directions and hand
+#               each packet straight into the pod's or client's namespace
 #   xdp-pass    a do-nothing native XDP program on a client link, attached for
 #               the path's runs and detached for its twin's: what XDP costs on
 #               a veth by itself
@@ -52,45 +56,54 @@ DUR=${DUR:-2}
 # 9-cycle median moves by about 3 points from one run to the next on a shared
 # machine, too coarse for a 0.97 target; the peers, further from it, keep one
 FOCUS=${FOCUS:-2}
-FOCUS_PATHS="sluice-tc sluice-xdp"
+FOCUS_PATHS="sluice-tc sluice-xdp sluice-hr"
 CONNS=${CONNS:-32}
 # one client namespace per path: a path's connection-tracking leftovers
 # (netfilter's conntrack, HAProxy's sockets, sluice's conntrack) must not meet
 # another path's new connections on a recycled port
 CLUSTER_PODS="p1:1 cld:21 clh:24 clx:25 clp:26"
 NF_CLIENTS="cli:32 cln:33 clc:34" # behind nfnode: iptables, nftables, conntrack
+HR_CLIENTS="clr:42" # behind hrnode: sluice with --host-routing
 NODE_CONNTRACK=${NODE_CONNTRACK:-0}
 nf_down() {
 	local c
-	for c in nfnode $NF_CLIENTS; do ip netns del "$(ns "${c%%:*}")" 2>/dev/null; done
+	for c in nfnode $NF_CLIENTS hrnode $HR_CLIENTS; do ip netns del "$(ns "${c%%:*}")" 2>/dev/null; done
+	rm -rf "$PIN_ROOT-hr"
 }
 trap 'cluster_down; nf_down' EXIT
 cluster_up
-# nfnode: a second node, routing between its clients and the pod's second
-# link (eth1, 198.18.31.2); the pod answers them back through it
-ip netns add "$(ns nfnode)"
-ip -n "$(ns nfnode)" link set lo up
-in_ns nfnode sysctl -qw net.ipv4.ip_forward=1
-ip -n "$(ns nfnode)" link add p1 type veth peer name eth1 netns "$(ns p1)"
-ip -n "$(ns nfnode)" addr add 198.18.31.1/24 dev p1
-ip -n "$(ns nfnode)" link set p1 up
-ip -n "$(ns p1)" addr add 198.18.31.2/24 dev eth1
-ip -n "$(ns p1)" link set eth1 up
-ip -n "$(ns p1)" route add 198.18.32.0/22 via 198.18.31.1
-for c in $NF_CLIENTS; do
-	n=${c%%:*} i=${c##*:}
-	ip netns add "$(ns "$n")"
-	ip -n "$(ns "$n")" link set lo up
-	ip -n "$(ns nfnode)" link add "$n" type veth peer name eth0 netns "$(ns "$n")"
-	ip -n "$(ns nfnode)" addr add "198.18.$i.1/24" dev "$n"
-	ip -n "$(ns nfnode)" link set "$n" up
-	ip -n "$(ns "$n")" addr add "198.18.$i.2/24" dev eth0
-	ip -n "$(ns "$n")" link set eth0 up
-	ip -n "$(ns "$n")" route add default via "198.18.$i.1"
-done
+# router_node NODE POD_IF INDEX CLIENTS: another node, routing between its
+# clients (CLIENTS: their prefix) and a link of its own to the pod (POD_IF,
+# 198.18.INDEX.2); the pod answers them back through it
+router_node() {
+	ip netns add "$(ns "$1")"
+	ip -n "$(ns "$1")" link set lo up
+	in_ns "$1" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$(ns "$1")" link add p1 type veth peer name "$2" netns "$(ns p1)"
+	ip -n "$(ns "$1")" addr add "198.18.$3.1/24" dev p1
+	ip -n "$(ns "$1")" link set p1 up
+	ip -n "$(ns p1)" addr add "198.18.$3.2/24" dev "$2"
+	ip -n "$(ns p1)" link set "$2" up
+	ip -n "$(ns p1)" route add "$4" via "198.18.$3.1"
+}
+router_node nfnode eth1 31 198.18.32.0/22 # iptables, nftables, conntrack
+router_node hrnode eth2 41 198.18.42.0/24 # sluice with host routing
+# client_link NODE NAME INDEX: a client namespace behind NODE, 198.18.INDEX.2
+client_link() {
+	ip netns add "$(ns "$2")"
+	ip -n "$(ns "$2")" link set lo up
+	ip -n "$(ns "$1")" link add "$2" type veth peer name eth0 netns "$(ns "$2")"
+	ip -n "$(ns "$1")" addr add "198.18.$3.1/24" dev "$2"
+	ip -n "$(ns "$1")" link set "$2" up
+	ip -n "$(ns "$2")" addr add "198.18.$3.2/24" dev eth0
+	ip -n "$(ns "$2")" link set eth0 up
+	ip -n "$(ns "$2")" route add default via "198.18.$3.1"
+}
+for c in $NF_CLIENTS; do client_link nfnode "${c%%:*}" "${c##*:}"; done
+for c in $HR_CLIENTS; do client_link hrnode "${c%%:*}" "${c##*:}"; done
 # new-connection mode opens tens of thousands of connections a run: let the
 # client (and HAProxy's side, on the node) reuse ports in TIME_WAIT
-for n in client node cld cli cln clc clh clx clp; do
+for n in client node cld cli cln clc clh clx clp clr; do
 	in_ns $n sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 done
 if [ "$NODE_CONNTRACK" = 1 ]; then
@@ -122,6 +135,18 @@ spec:
 YAML
 # TC on cli0 (the sluice-tc client), XDP on clx (the sluice-xdp client): one agent, one VIP
 start_agent "$WORK/spec" --listen none --xdp-iface clx
+# sluice with host routing on hrnode, its own agent: 198.19.0.50 to the pod's address there
+mkdir -p "$WORK/spec-hr"
+sed -e 's/198.19.0.10/198.19.0.50/; s/198.18.1.2:/198.18.41.2:/g' "$WORK/spec/lb.yaml" >"$WORK/spec-hr/lb.yaml"
+(exec nsenter --net="/run/netns/$(ns hrnode)" "$SLUICE" agent --spec "$WORK/spec-hr" --iface clr,p1 \
+	--host-routing --bpffs "$PIN_ROOT-hr" --state-dir "$WORK/state-hr" --run-dir "$WORK/run-hr" \
+	--listen none >"$WORK/agent-hr.log" 2>&1) &
+CLUSTER_PIDS+=($!)
+for i in $(seq 100); do
+	grep -q "agent running" "$WORK/agent-hr.log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "host routing on" "$WORK/agent-hr.log" || { echo "hrnode's agent did not start:" >&2; cat "$WORK/agent-hr.log" >&2; exit 1; }
 # iptables on .20, nftables on .30 (PREROUTING on nfnode, as kube-proxy does
 # on its node), both to the pod's address on nfnode's side
 in_ns nfnode iptables -t nat -A PREROUTING -d 198.19.0.20 -p tcp --dport 80 \
@@ -173,12 +198,13 @@ in_node ip link set dev clp xdpdrv pinned "$XDP_PASS_PIN/sl_xdp_passthru"
 trap 'cluster_down; nf_down; rm -rf "$XDP_PASS_PIN"' EXIT
 sleep 0.5
 
-PATHS="direct sluice-tc sluice-xdp xdp-pass iptables nftables conntrack haproxy"
+PATHS="direct sluice-tc sluice-xdp sluice-hr xdp-pass iptables nftables conntrack haproxy"
 url_of() {
 	case $1 in
 	direct | xdp-pass) echo "http://198.18.1.2:8080/" ;;
 	conntrack) echo "http://198.18.31.2:8080/" ;;
 	sluice-tc | sluice-xdp) echo "http://198.19.0.10/" ;;
+	sluice-hr) echo "http://198.19.0.50/" ;;
 	iptables) echo "http://198.19.0.20/" ;;
 	nftables) echo "http://198.19.0.30/" ;;
 	haproxy) echo "http://198.19.0.40/" ;;
@@ -187,6 +213,7 @@ url_of() {
 client_of() { # sluice's client is the one behind cli0, where its programs are attached
 	case $1 in
 	direct) echo cld ;; sluice-tc) echo client ;; sluice-xdp) echo clx ;; xdp-pass) echo clp ;;
+	sluice-hr) echo clr ;;
 	iptables) echo cli ;;
 	nftables) echo cln ;;
 	conntrack) echo clc ;;
@@ -197,6 +224,7 @@ client_of() { # sluice's client is the one behind cli0, where its programs are a
 twin_url_of() {
 	case $1 in
 	iptables | nftables | conntrack) echo "http://198.18.31.2:8082/" ;;
+	sluice-hr) echo "http://198.18.41.2:8082/" ;;
 	*) echo "http://198.18.1.2:8082/" ;;
 	esac
 }
