@@ -79,6 +79,20 @@ static int dp_probe_kernel(struct steer_bpf *skel)
 	return 0;
 }
 
+/* Whether netfilter's conntrack holds entries in this network namespace (kube-proxy, a NAT rule). */
+static bool netfilter_tracking(void)
+{
+	FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_count", "re");
+	unsigned long n = 0;
+
+	if (!f)
+		return false; /* no conntrack module, or not in this namespace */
+	if (fscanf(f, "%lu", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n > 0;
+}
+
 int dp_load(struct datapath *dp, const struct dp_opts *opts)
 {
 	const char *root = opts->pin_root ? opts->pin_root : DP_DEFAULT_PIN_ROOT;
@@ -129,10 +143,16 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 		goto cleanup;
 	}
 	dp->skel = skel;
-	if (opts->host_routing)
+	if (opts->host_routing) {
 		log_info("host routing on: steered packets are routed by the programs, "
 			 "not by the node's stack (netfilter's FORWARD and POSTROUTING do not "
 			 "see them)\n");
+		if (netfilter_tracking())
+			log_warn("host routing: netfilter's conntrack tracks flows on this node: "
+				 "attach the backends' interfaces too (--iface), so that both "
+				 "directions are routed; seeing only the replies, it takes them "
+				 "for invalid (docs/datapath.md)\n");
+	}
 	dp->maps.services = bpf_map__fd(skel->maps.sl_services);
 	dp->maps.slots = bpf_map__fd(skel->maps.sl_svc_slots);
 	dp->maps.backends = bpf_map__fd(skel->maps.sl_backends);

@@ -140,4 +140,18 @@ e=$(($(csum_errors client p1 c1) - e0))
 ok $? "pods' links too: no checksum errors at the client or the pods ($e)"
 ttl_one $VIP4
 ok $? "pods' links too, IPv4: a datagram with TTL 1 is not routed (no answer)"
+
+# Where netfilter's conntrack tracks the node's flows, a flow routed one way
+# only has its replies taken for invalid: the agent warns at start
+stop_agent
+if command -v nft >/dev/null && in_node nft add table ip sltrack &&
+	in_node nft 'add chain ip sltrack pre { type filter hook prerouting priority 0; }' &&
+	in_node nft 'add rule ip sltrack pre ct state new counter'; then
+	in_ns client curl -s -o /dev/null --max-time 2 http://198.18.1.2:8080/
+	start_agent "$WORK/spec" --host-routing
+	grep -q "netfilter's conntrack tracks flows on this node" "$WORK/agent.log"
+	ok $? "with netfilter's conntrack on in the node the agent warns to route both directions"
+else
+	skip "the agent's warning about netfilter's conntrack" "nft is not installed or refused the rule (make deps)"
+fi
 tap_done
