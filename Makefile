@@ -117,7 +117,7 @@ vmtest: all $(BPF_TESTS) ## BPF fixtures and e2e in a QEMU VM on KERNEL (default
 	$(Q)KERNEL=$(KERNEL) tests/run.sh vmtest/run.sh
 
 # The issue's whole benchmark: the datapath's ns/packet figures, then sluice
-# against the alternatives under wrk and the agent's own cost (about 15 min).
+# against the alternatives under wrk and the agent's own cost (about 30 min).
 bench: bench-datapath bench-lb ## bench-datapath, then bench-lb (root)
 
 bench-datapath: all $(BUILD)/tests/bench_datapath ## datapath ns/packet figures alone (root)

@@ -239,13 +239,6 @@ static bool tc_slot_is_ours(int ifindex, enum bpf_tc_attach_point where)
 	return ours;
 }
 
-/*
- * One half at one of @h's TC hooks, through tcx or clsact as this datapath
- * does. The first attach of an AUTO datapath finds out which the kernel
- * has. Moving from one API to the other (a kernel upgrade, --tc-api) takes
- * the other's attachment of ours off once the new one runs: a packet seen
- * by both in between is rewritten once, the second half finding no VIP.
- */
 /* Whether @ifname's driver is @driver (ethtool's name for it); @unknown when it cannot tell. */
 static bool driver_is(const char *ifname, const char *driver, bool unknown)
 {
@@ -283,6 +276,13 @@ static void route_mark_peer(struct datapath *dp, const char *ifname, int ifindex
 		dp->skel->bss->route_peer_ifs[ifindex / 64] &= ~bit;
 }
 
+/*
+ * One half at one of @h's TC hooks, through tcx or clsact as this datapath
+ * does. The first attach of an AUTO datapath finds out which the kernel
+ * has. Moving from one API to the other (a kernel upgrade, --tc-api) takes
+ * the other's attachment of ours off once the new one runs: a packet seen
+ * by both in between is rewritten once, the second half finding no VIP.
+ */
 static int hook_attach(struct datapath *dp, struct dp_hook *h, bool egress, int prog_fd)
 {
 	enum bpf_tc_attach_point where = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
