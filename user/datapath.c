@@ -79,6 +79,39 @@ static int dp_probe_kernel(struct steer_bpf *skel)
 	return 0;
 }
 
+/*
+ * sl_dp_stats grows when a release adds a node-wide event, and libbpf then
+ * refuses to adopt the pinned map of the release before. It holds nothing a
+ * restart may not reset (counters a Prometheus scrape sees start again), so
+ * unlike the other maps it is not worth refusing to start for: a pinned one
+ * of another size is unpinned and a new one made. The programs still
+ * attached keep theirs until the new ones replace them.
+ */
+static void dp_stats_renew_if_resized(const char *pin_root)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/sl_dp_stats", pin_root) >= (int)sizeof(path))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return; /* none pinned yet */
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.max_entries != SL_DP_COUNTERS &&
+	    info.type == BPF_MAP_TYPE_PERCPU_ARRAY && info.key_size == sizeof(__u32) &&
+	    info.value_size == sizeof(__u64)) {
+		if (unlink(path))
+			log_warn("%s: %s\n", path, strerror(errno));
+		else
+			log_info("%s held %u node-wide counters, this build has %d: "
+				 "a new map, the counters start again\n", path, info.max_entries,
+				 SL_DP_COUNTERS);
+	}
+	close(fd);
+}
+
 /* Whether netfilter's conntrack holds entries in this network namespace (kube-proxy, a NAT rule). */
 static bool netfilter_tracking(void)
 {
@@ -110,6 +143,7 @@ int dp_load(struct datapath *dp, const struct dp_opts *opts)
 		return err;
 	/* links of devices deleted while no agent ran: the kernel detached them */
 	tcx_sweep(dp->pin_root, tcx_device_exists, NULL);
+	dp_stats_renew_if_resized(dp->pin_root);
 
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = dp->pin_root);
 	skel = steer_bpf__open_opts(&oo);

@@ -119,8 +119,22 @@ stop_agent
 # Senders write full checksums now: a packet that skips the node's egress
 # reaches its receiver as it left the sender, and a partial one is trusted
 for h in client p1 c1; do in_ns $h ethtool -K eth0 tx off >/dev/null 2>&1; done
+# The release before host routing pinned an sl_dp_stats of 10 counters, one
+# fewer: an agent upgraded over it makes a new one rather than refuse to start
+old_stats=0
+if command -v bpftool >/dev/null; then
+	rm -f "$PIN_ROOT/sl_dp_stats" &&
+		bpftool map create "$PIN_ROOT/sl_dp_stats" type percpu_array key 4 value 8 entries 10 \
+			name sl_dp_stats && old_stats=1
+fi
 AGENT_IFACE_ARGS="--iface cli0,p1,c1" start_agent "$WORK/spec" --host-routing
 ok $? "agent with --host-routing on cli0 and the pods' links"
+if [ $old_stats = 1 ]; then
+	grep -q "sl_dp_stats held 10 node-wide counters" "$WORK/agent.log"
+	ok $? "it replaced a pinned sl_dp_stats of the release before (10 counters) with its own"
+else
+	skip "an sl_dp_stats of the release before is replaced" "bpftool is not installed or could not pin a map"
+fi
 e0=$(csum_errors client p1 c1)
 udp_round "pods' links too, IPv4" $VIP4 21000 200 0
 # a few neighbour probes may still leave that way
