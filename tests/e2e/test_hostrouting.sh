@@ -12,7 +12,9 @@
 # by the stack. Then with the pods' links attached too: requests go straight
 # into the pod (bpf_redirect_peer) and replies straight into the client,
 # every sender writing full checksums and every receiver verifying them.
-# Both families, TCP (HTTP, counted requests) and UDP. Prints TAP.
+# Both families, TCP (HTTP, counted requests) and UDP. Also: an agent upgraded
+# over the previous release's smaller sl_dp_stats starts, and one on a node
+# where netfilter's conntrack runs warns. Prints TAP.
 set -u
 CLUSTER_PODS="p1:1 c1:3"
 . "$(dirname "$0")/lib.sh"
@@ -38,8 +40,8 @@ ok $? "two pods serve HTTP"
 verify_checksums client p1 c1
 ok $? "client and pods verify every checksum they receive (ethtool: node tx off, host rx off)"
 # The FIB answers only once the node has a neighbour entry (until then the
-# stack routes, and resolves): one request to each pod and one to the
-# client, both families, before anything is counted.
+# stack routes, and resolves): one request to each pod, both families, whose
+# replies resolve the client too, before anything is counted.
 for a in 198.18.1.2 198.18.3.2 "[fd00:5c:1::2]" "[fd00:5c:3::2]"; do
 	in_ns client curl -s -o /dev/null --max-time 2 "http://$a:8080/"
 done
