@@ -197,10 +197,11 @@ enum fwd_verdict {
  * their headers in fragments (pulled) and a partial checksum (see nat.h);
  * XDP frames are linear with full checksums. With host routing only (the
  * copies cost the default path nothing), @p_out gets the packet as parsed,
- * for FWD_STEERED and FWD_OTHER, and @to_out the backend's address it now
- * carries, for FWD_STEERED.
+ * for FWD_STEERED and FWD_OTHER, and @to_out and @to_port_out the backend's
+ * address and port it now carries, for FWD_STEERED.
  */
-static __always_inline int forward(void *ctx, bool xdp, struct pkt *p_out, union sl_addr *to_out)
+static __always_inline int forward(void *ctx, bool xdp, struct pkt *p_out, union sl_addr *to_out,
+				   __be16 *to_port_out)
 {
 	struct sl_ct_entry *e, fresh;
 	struct sl_backend_stats *st;
@@ -304,6 +305,7 @@ static __always_inline int forward(void *ctx, bool xdp, struct pkt *p_out, union
 	if (host_routing) {
 		__builtin_memcpy(p_out, &p, sizeof(p));
 		__builtin_memcpy(to_out, &to, sizeof(to));
+		*to_port_out = to_port;
 	}
 	return FWD_STEERED;
 }
@@ -317,10 +319,11 @@ SEC("xdp")
 int sl_xdp_forward(struct xdp_md *ctx)
 {
 	union sl_addr to;
+	__be16 to_port;
 	struct pkt p;
 
 	/* FWD_RESET is TC's alone: XDP steers a reset flow's packets anew */
-	return forward(ctx, true, &p, &to) == FWD_DROP ? XDP_DROP : XDP_PASS;
+	return forward(ctx, true, &p, &to, &to_port) == FWD_DROP ? XDP_DROP : XDP_PASS;
 }
 
 /*
@@ -382,7 +385,8 @@ static __always_inline int reverse(struct __sk_buff *skb, const struct pkt *pkt,
 			    &vip_port);
 	if (!e)
 		return SL_TC_PASS;
-	if (route && (!route_ttl_ok(skb, &p) || !route_lookup(skb, &p, &p.saddr, &p.daddr, &fib)))
+	if (route && (!route_ttl_ok(skb, &p) ||
+		      !route_lookup(skb, &p, &p.saddr, p.sport, &p.daddr, p.dport, &fib)))
 		return SL_TC_PASS;
 	if (p.proto == IPPROTO_UDP) {
 		__u64 now = bpf_ktime_get_ns();
@@ -438,11 +442,11 @@ int sl_tc_reverse(struct __sk_buff *skb)
 
 /* A steered packet, rewritten: routed here when it can be (lib/route.h). */
 static __always_inline int route_steered(struct __sk_buff *skb, const struct pkt *p,
-					 const union sl_addr *to)
+					 const union sl_addr *to, __be16 to_port)
 {
 	struct bpf_fib_lookup fib;
 
-	if (!route_ttl_ok(skb, p) || !route_lookup(skb, p, &p->saddr, to, &fib))
+	if (!route_ttl_ok(skb, p) || !route_lookup(skb, p, &p->saddr, p->sport, to, to_port, &fib))
 		return SL_TC_PASS;
 	dp_count(SL_DP_ROUTED);
 	return route_deliver(skb, p, &fib);
@@ -452,11 +456,12 @@ SEC("tc")
 int sl_tc_forward(struct __sk_buff *skb)
 {
 	union sl_addr to;
+	__be16 to_port;
 	struct pkt p;
 
-	switch (forward(skb, false, &p, &to)) {
+	switch (forward(skb, false, &p, &to, &to_port)) {
 	case FWD_STEERED:
-		return host_routing ? route_steered(skb, &p, &to) : SL_TC_PASS;
+		return host_routing ? route_steered(skb, &p, &to, to_port) : SL_TC_PASS;
 	case FWD_OTHER:
 		/* a backend's reply, coming in on its own interface */
 		return host_routing ? reverse(skb, &p, true) : SL_TC_PASS;

@@ -14,9 +14,10 @@
  * the switch is off unless the operator turns it on (docs/datapath.md).
  *
  * Whatever the FIB cannot answer outright (no neighbour entry yet, a packet
- * over the egress MTU, a local destination, forwarding off, a TTL about to
- * expire) goes to the stack as before, which resolves, fragments, answers
- * with ICMP or delivers it.
+ * or a GSO packet's segments over the egress MTU, a local destination,
+ * forwarding off, a TTL about to expire, a frame for another host's MAC
+ * address) goes to the stack as before, which resolves, answers with ICMP,
+ * delivers or drops it.
  */
 #ifndef SLUICE_BPF_ROUTE_H
 #define SLUICE_BPF_ROUTE_H
@@ -26,7 +27,9 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/if_packet.h>
 #include <linux/pkt_cls.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -53,32 +56,68 @@ static __always_inline bool route_peer_capable(__u32 ifindex)
 	       ((route_peer_ifs[ifindex / 64] >> (ifindex % 64)) & 1);
 }
 
+/*
+ * A GSO packet's segments, each its headers and gso_size bytes, against the
+ * egress MTU. The FIB lookup lets any GSO packet through its own check (a
+ * device with TSO would not care), where forwarding checks the segments and
+ * answers too big ones with ICMP "fragmentation needed": left to the stack,
+ * such a packet gets that answer, where sent on it would be cut into
+ * segments larger than the path takes.
+ */
+static __always_inline bool route_gso_fits(struct __sk_buff *skb, const struct pkt *p, __u32 mtu)
+{
+	__u32 hdrs;
+
+	if (!skb->gso_size)
+		return true;
+	hdrs = p->proto == IPPROTO_TCP ? p->payload_off :
+					 (p->l4_off & SL_L4_OFF_MASK) + sizeof(struct udphdr);
+	return hdrs - sizeof(struct ethhdr) + skb->gso_size <= mtu;
+}
+
 /**
- * route_lookup() - where the kernel would forward a packet from @src to
- * @dst that came in on @skb's device.
+ * route_lookup() - where the kernel would forward a packet from @src:@sport
+ * to @dst:@dport that came in on @skb's device.
  * @f: filled in: the egress device and the MAC addresses for it
  * Return: true when the program may deliver it itself (see the top of the file).
  */
 static __always_inline bool route_lookup(struct __sk_buff *skb, const struct pkt *p,
-					 const union sl_addr *src, const union sl_addr *dst,
+					 const union sl_addr *src, __be16 sport,
+					 const union sl_addr *dst, __be16 dport,
 					 struct bpf_fib_lookup *f)
 {
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+
+	/* a frame for another host's address: the stack drops it, so do we */
+	if (skb->pkt_type != PACKET_HOST)
+		return false;
 	__builtin_memset(f, 0, sizeof(*f));
 	f->family = p->family;
 	f->l4_protocol = p->proto;
+	/* ports and flow label as the stack's lookup has them: the same ECMP path */
+	f->sport = sport;
+	f->dport = dport;
 	f->ifindex = skb->ifindex;
 	if (p->family == AF_INET) {
 		f->ipv4_src = src->v4;
 		f->ipv4_dst = dst->v4;
 	} else {
+		__be32 *ip6 = data + sizeof(struct ethhdr);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return false;
+		f->flowinfo = *ip6 & bpf_htonl(0x0fffffff);
 		__builtin_memcpy(f->ipv6_src, src, sizeof(f->ipv6_src));
 		__builtin_memcpy(f->ipv6_dst, dst, sizeof(f->ipv6_dst));
 	}
 	/*
 	 * tot_len left 0: the skb flavour then checks the packet against the
-	 * egress MTU itself, GSO packets by their segments, as forwarding does.
+	 * egress MTU itself (and answers with the MTU in mtu_result), but lets
+	 * every GSO packet pass: route_gso_fits() checks those.
 	 */
-	return bpf_fib_lookup(skb, f, sizeof(*f), 0) == BPF_FIB_LKUP_RET_SUCCESS;
+	if (bpf_fib_lookup(skb, f, sizeof(*f), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return false;
+	return route_gso_fits(skb, p, f->mtu_result);
 }
 
 /**

@@ -116,6 +116,15 @@ ttl_one $VIP4
 ok $? "cli0 only, IPv4: a datagram with TTL 1 is not routed (no answer)"
 ttl_one $VIP6
 ok $? "cli0 only, IPv6: a datagram with hop limit 1 is not routed (no answer)"
+# A frame for another host's MAC address reaches cli0 all the same (a veth
+# hands over whatever its peer sends); the stack drops it, and so must the
+# programs, not route it to the pod
+gw_mac=$(ip -n "$(ns node)" -j link show cli0 | jq -r '.[0].address')
+ip -n "$(ns client)" neigh replace 198.18.0.1 lladdr 02:00:5e:00:00:99 dev eth0 nud permanent
+out=$(in_ns client python3 "$ECHO" client $VIP4 53 1 1 0 20500)
+ip -n "$(ns client)" neigh replace 198.18.0.1 lladdr "$gw_mac" dev eth0 nud reachable
+[ "$(echo "$out" | jq .answered)" -eq 0 ]
+ok $? "cli0 only: a frame for another MAC address is not routed ($(echo "$out" | jq .answered) of 1 answered)"
 
 stop_agent
 # Senders write full checksums now: a packet that skips the node's egress
@@ -143,14 +152,18 @@ udp_round "pods' links too, IPv4" $VIP4 21000 200 0
 [ "$TX" -lt 10 ]
 ok $? "pods' links too: the datagrams went straight into the pods, not through their links ($TX packets sent there)"
 udp_round "pods' links too, IPv6" $VIP6 21100 200 0
-before=$(sl status --json | jq '[.services[] | select(.protocol == "tcp") |
-	(.primary.backends + .canary.backends)[] | .requests] | add')
+# requests are counted by the forward half, responses by the reverse half,
+# here where the replies are routed: "requests responses"
+http_counts() {
+	sl status --json | jq -r '[.services[] | select(.protocol == "tcp") |
+		(.primary.backends + .canary.backends)[]] | "\(map(.requests) | add) \(map(.responses["2xx"]) | add)"'
+}
+read -r q0 r0 < <(http_counts)
 http_round "pods' links too, IPv4" "http://$VIP4/"
 http_round "pods' links too, IPv6" "http://[$VIP6]/"
-after=$(sl status --json | jq '[.services[] | select(.protocol == "tcp") |
-	(.primary.backends + .canary.backends)[] | .requests] | add')
-[ $((after - before)) -eq 80 ]
-ok $? "pods' links too: requests counted in the kernel: $((after - before)) of 80 (replies counted where they are routed)"
+read -r q1 r1 < <(http_counts)
+[ $((q1 - q0)) -eq 80 ] && [ $((r1 - r0)) -eq 80 ]
+ok $? "pods' links too: requests and 2xx responses counted in the kernel: $((q1 - q0)) and $((r1 - r0)) of 80 (responses where the replies are routed)"
 e=$(($(csum_errors client p1 c1) - e0))
 [ "$e" -eq 0 ]
 ok $? "pods' links too: no checksum errors at the client or the pods ($e)"

@@ -73,4 +73,21 @@ in_ns client ip -6 route flush cache
 AGENT_IFACE_ARGS="--xdp-iface cli0" start_agent "$WORK/spec"
 ok $? "a new agent steers both VIPs with the forward half at XDP on cli0"
 uploads "XDP"
+
+# Host routing: the client's segments reach the node as GSO packets, which
+# the FIB lookup lets through whatever their size. Routed on, they would
+# reach the pod whole (a veth takes them) and the client would never learn
+# the path's MTU; their segments, checked against the narrow hop, go to the
+# stack instead, which answers as above. Once the client sends segments
+# that fit, the programs route them.
+stop_agent
+in_node "$SLUICE" agent --cleanup --bpffs "$PIN_ROOT" >/dev/null 2>&1
+in_ns client ip route flush cache
+in_ns client ip -6 route flush cache
+start_agent "$WORK/spec" --host-routing
+ok $? "a new agent steers both VIPs with host routing"
+uploads "host routing"
+n=$(sl status --json | jq '.datapath.host_routed')
+[ "$n" -gt 0 ]
+ok $? "host routing: the segments that fit were routed by the programs ($n packets)"
 tap_done
