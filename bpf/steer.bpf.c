@@ -365,30 +365,28 @@ teardown:
  * a reply it can route is translated, counted and sent on by the program,
  * and any other is left untouched for the egress to translate as usual.
  */
-static __always_inline int reverse(struct __sk_buff *skb, const struct pkt *pkt, bool route)
+static __always_inline int reverse(struct __sk_buff *skb, const struct pkt *p, bool route)
 {
 	struct sl_backend_stats *st;
 	struct bpf_fib_lookup fib;
 	struct sl_ct_entry *e;
 	union sl_addr vip;
-	struct pkt p;
 	__u8 head[HTTP_HEAD_LEN];
 	bool have_head = false, synack;
 	__be16 vip_port;
 
-	__builtin_memcpy(&p, pkt, sizeof(p));
-	if (!filter_hit(SL_FILTER_BACKEND, &p.saddr, p.sport))
+	if (!filter_hit(SL_FILTER_BACKEND, &p->saddr, p->sport))
 		return SL_TC_PASS;
-	synack = p.proto == IPPROTO_TCP &&
-		 (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
-	e = ct_lookup_reply(&p.saddr, p.sport, &p.daddr, p.dport, p.proto, p.family, synack, &vip,
-			    &vip_port);
+	synack = p->proto == IPPROTO_TCP &&
+		 (p->tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == (SL_TCP_SYN | SL_TCP_ACK);
+	e = ct_lookup_reply(&p->saddr, p->sport, &p->daddr, p->dport, p->proto, p->family, synack,
+			    &vip, &vip_port);
 	if (!e)
 		return SL_TC_PASS;
-	if (route && (!route_ttl_ok(skb, &p) ||
-		      !route_lookup(skb, &p, &p.saddr, p.sport, &p.daddr, p.dport, &fib)))
+	if (route && (!route_ttl_ok(skb, p) ||
+		      !route_lookup(skb, p, &p->saddr, p->sport, &p->daddr, p->dport, &fib)))
 		return SL_TC_PASS;
-	if (p.proto == IPPROTO_UDP) {
+	if (p->proto == IPPROTO_UDP) {
 		__u64 now = bpf_ktime_get_ns();
 
 		/*
@@ -404,22 +402,22 @@ static __always_inline int reverse(struct __sk_buff *skb, const struct pkt *pkt,
 	st = backend_stats(e->backend_id);
 	if (st) {
 		st->pkts_rev++;
-		st->bytes_rev += p.len;
+		st->bytes_rev += p->len;
 	}
-	if (p.proto == IPPROTO_TCP) {
-		if (accounting && p.payload_len >= HTTP_HEAD_LEN &&
-		    !http_load(skb, false, &p, head, HTTP_HEAD_LEN))
+	if (p->proto == IPPROTO_TCP) {
+		if (accounting && p->payload_len >= HTTP_HEAD_LEN &&
+		    !http_load(skb, false, p, head, HTTP_HEAD_LEN))
 			have_head = head[0] == 'H' && head[1] == 'T';
-		if (have_head || (p.tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) || (accounting && synack))
-			track_reverse(&p, e, head, have_head, st);
+		if (have_head || (p->tcp_flags & (SL_TCP_FIN | SL_TCP_RST)) || (accounting && synack))
+			track_reverse(p, e, head, have_head, st);
 	}
-	if (nat_snat(skb, &p, &vip, vip_port)) {
+	if (nat_snat(skb, p, &vip, vip_port)) {
 		dp_count(SL_DP_REWRITE_ERR);
 		return TC_ACT_SHOT;
 	}
 	if (route) {
 		dp_count(SL_DP_ROUTED);
-		return route_deliver(skb, &p, &fib);
+		return route_deliver(skb, p, &fib);
 	}
 	return SL_TC_PASS;
 }

@@ -12,9 +12,7 @@
 set -u
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 need_root_tools "vmtest rollout"
-for t in jq bpftool; do
-	command -v $t >/dev/null || { skip "vmtest rollout" "$t is not installed (make deps)"; tap_done; exit 0; }
-done
+need_tools "vmtest rollout" jq bpftool
 
 trap cluster_down EXIT
 cluster_up

@@ -264,6 +264,15 @@ skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP $2"; }
 diag() { echo "# $*"; }
 tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }
 
+# need_tools SUITE TOOL...: skip the whole suite, naming the first missing tool.
+need_tools() {
+	local suite=$1 t
+	shift
+	for t in "$@"; do
+		command -v "$t" >/dev/null || { skip "$suite" "$t is not installed (make deps)"; tap_done; exit 0; }
+	done
+}
+
 # need_root_tools: skip the whole suite with a reason when it cannot run.
 need_root_tools() {
 	if [ "$(id -u)" -ne 0 ]; then skip "$1" "needs root for network namespaces and BPF"; tap_done; exit 0; fi

@@ -17,9 +17,7 @@ set -u
 CLUSTER_PODS="p1:1"
 . "$(dirname "$0")/lib.sh"
 need_root_tools "BIG TCP through a VIP"
-for t in jq python3; do
-	command -v $t >/dev/null || { skip "BIG TCP through a VIP" "$t is not installed (make deps)"; tap_done; exit 0; }
-done
+need_tools "BIG TCP through a VIP" jq python3
 trap cluster_down EXIT
 cluster_up
 

@@ -19,9 +19,7 @@ set -u
 CLUSTER_PODS="p1:1 c1:3"
 . "$(dirname "$0")/lib.sh"
 need_root_tools "host routing"
-for t in jq python3 ethtool nstat; do
-	command -v $t >/dev/null || { skip "host routing" "$t is not installed (make deps)"; tap_done; exit 0; }
-done
+need_tools "host routing" jq python3 ethtool nstat
 trap cluster_down EXIT
 cluster_up
 

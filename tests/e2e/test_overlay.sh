@@ -22,9 +22,7 @@ set -u
 CLUSTER_PODS="p1:1"
 . "$(dirname "$0")/lib.sh"
 need_root_tools "sluice on a VXLAN overlay"
-for t in jq python3 ethtool nstat; do
-	command -v $t >/dev/null || { skip "sluice on a VXLAN overlay" "$t is not installed (make deps)"; tap_done; exit 0; }
-done
+need_tools "sluice on a VXLAN overlay" jq python3 ethtool nstat
 trap cluster_down EXIT
 cluster_up
 
